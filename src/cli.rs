@@ -1,0 +1,2 @@
+//! Command line (stub, being written).
+pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }

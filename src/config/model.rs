@@ -1,0 +1,3 @@
+//! Typed model (stub, being written).
+#[derive(Debug, Default, Clone)]
+pub struct Config {}

@@ -1,0 +1,1 @@
+//! pest lexer (being written).

@@ -1,0 +1,12 @@
+//! keepalived-rs: a memory-safe, keepalived-compatible drop-in.
+//!
+//! Where things live:
+//! - `cli`     — the command line (every keepalived 2.2/2.4 flag), `--signum`, `-t`, `-d`.
+//! - `config`  — keepalived.conf front end: macro layer (`config::reader`), pest lexer
+//!               (`grammar/keepalived.pest`, `config::syntax`), the keyword table
+//!               (`config::keywords`), the typed model (`config::model`), lowering
+//!               (`config::lower`), cross-object checks (`config::validate`) and `-d` (`config::dump`).
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
