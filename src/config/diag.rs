@@ -75,11 +75,11 @@ pub struct Diagnostic {
     pub message: String,
 }
 
-/// One file the reader opened, kept for rendering source lines under diagnostics.
+/// One file the reader opened. Its text is not kept: the source line under a diagnostic is read
+/// again when rendering, so memory does not grow with the configuration.
 #[derive(Debug)]
 pub struct SourceFile {
     pub path: Arc<str>,
-    pub text: Arc<[u8]>,
 }
 
 #[derive(Debug, Default)]
@@ -94,8 +94,8 @@ pub struct Diagnostics {
 const MAX_STORED: usize = 10_000;
 
 impl Diagnostics {
-    pub fn add_file(&mut self, path: &str, text: Arc<[u8]>) -> u32 {
-        self.files.push(SourceFile { path: Arc::from(path), text });
+    pub fn add_file(&mut self, path: &str) -> u32 {
+        self.files.push(SourceFile { path: Arc::from(path) });
         (self.files.len() - 1) as u32
     }
 
@@ -152,7 +152,8 @@ impl Diagnostics {
 
     fn source_line(&self, loc: Loc) -> Option<String> {
         let f = self.files.get(loc.file as usize)?;
-        let line = f.text.split(|&b| b == b'\n').nth(loc.line.checked_sub(1)? as usize)?;
+        let text = std::fs::read(&*f.path).ok()?;
+        let line = text.split(|&b| b == b'\n').nth(loc.line.checked_sub(1)? as usize)?;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         // Very long lines are cut for display.
         let shown = &line[..line.len().min(200)];

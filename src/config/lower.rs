@@ -1,3 +1,3 @@
 //! Lowering (stub, being written).
-use super::{diag::Diagnostics, model::Config, reader::Line};
-pub fn lower(_lines: &[Line], _d: &mut Diagnostics) -> Config { Config::default() }
+use super::{diag::Diagnostics, model::Config, reader::Reader};
+pub fn lower(_r: &mut Reader<'_>) -> Config { Config::default() }

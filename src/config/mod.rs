@@ -57,8 +57,10 @@ impl Loaded {
 /// Read, lower and validate the configuration at `opts.path`.
 pub fn load(opts: &LoadOptions) -> Loaded {
     let mut diags = Diagnostics::default();
-    let lines = reader::read(opts, &mut diags);
-    let mut config = lower::lower(&lines, &mut diags);
+    let mut config = {
+        let mut reader = reader::Reader::open(opts, &mut diags);
+        lower::lower(&mut reader)
+    };
     validate::validate(&mut config, opts, &mut diags);
     Loaded { config, diagnostics: diags }
 }
