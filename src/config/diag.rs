@@ -89,6 +89,7 @@ pub struct Diagnostics {
     /// Cap on stored diagnostics so hostile input cannot exhaust memory; the count goes on.
     pub suppressed: usize,
     max_class: Option<ErrorClass>,
+    missing_parameter: bool,
 }
 
 const MAX_STORED: usize = 10_000;
@@ -119,6 +120,9 @@ impl Diagnostics {
     }
 
     fn push(&mut self, class: ErrorClass, severity: Severity, loc: Option<Loc>, message: String) {
+        if class == ErrorClass::MissingParameter {
+            self.missing_parameter = true;
+        }
         if class != ErrorClass::Logged {
             self.max_class = Some(self.max_class.map_or(class, |m| m.max(class)));
         }
@@ -141,7 +145,13 @@ impl Diagnostics {
     /// keepalived 2.2.7 `config_test_exit()` with its exit numbering (lib/scheduler.h):
     /// 0 ok, 4 (`KEEPALIVED_CHK_EXIT_CONFIG`) for file-not-found/bad-interface/fatal,
     /// 6 for script security, 5 for every other reported error.
+    ///
+    /// A missing parameter ends keepalived on the spot (`null_strvec()` exits with
+    /// `KEEPALIVED_EXIT_CONFIG`, 2); we keep reading to report everything, but exit 2 as well.
     pub fn test_exit_code(&self) -> i32 {
+        if self.missing_parameter {
+            return 2;
+        }
         match self.max_class {
             None => 0,
             Some(ErrorClass::FileNotFound | ErrorClass::BadInterface | ErrorClass::Fatal) => 4,

@@ -154,6 +154,16 @@ impl<'d> Reader<'d> {
         r
     }
 
+    /// The diagnostics this reader reports into (shared with the lowering).
+    pub fn diags(&mut self) -> &mut Diagnostics {
+        self.diags
+    }
+
+    /// Give a line back: it is the next one returned.
+    pub fn push_back(&mut self, line: Line) {
+        self.ready.push_front(line);
+    }
+
     /// The next logical line, or `None` at the end of the configuration.
     pub fn next_line(&mut self) -> Option<Line> {
         loop {
