@@ -33,9 +33,10 @@ pub enum ErrorClass {
 impl ErrorClass {
     pub fn severity(self) -> Severity {
         match self {
-            ErrorClass::Logged | ErrorClass::Warning | ErrorClass::Deprecated | ErrorClass::UnknownKeyword => {
-                Severity::Warning
-            }
+            ErrorClass::Logged
+            | ErrorClass::Warning
+            | ErrorClass::Deprecated
+            | ErrorClass::UnknownKeyword => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -90,13 +91,18 @@ pub struct Diagnostics {
     pub suppressed: usize,
     max_class: Option<ErrorClass>,
     missing_parameter: bool,
+    /// A strict include (`includem`, `-e` ...) failed: keepalived stops after reading the
+    /// configuration with `KEEPALIVED_EXIT_NO_CONFIG` (6), before `-t` evaluates anything.
+    pub config_file_error: bool,
 }
 
 const MAX_STORED: usize = 10_000;
 
 impl Diagnostics {
     pub fn add_file(&mut self, path: &str) -> u32 {
-        self.files.push(SourceFile { path: Arc::from(path) });
+        self.files.push(SourceFile {
+            path: Arc::from(path),
+        });
         (self.files.len() - 1) as u32
     }
 
@@ -116,7 +122,12 @@ impl Diagnostics {
 
     /// Something worth knowing that keepalived is silent about.
     pub fn note(&mut self, loc: Loc, message: impl Into<String>) {
-        self.push(ErrorClass::Logged, Severity::Note, Some(loc), message.into());
+        self.push(
+            ErrorClass::Logged,
+            Severity::Note,
+            Some(loc),
+            message.into(),
+        );
     }
 
     fn push(&mut self, class: ErrorClass, severity: Severity, loc: Option<Loc>, message: String) {
@@ -130,7 +141,12 @@ impl Diagnostics {
             self.suppressed += 1;
             return;
         }
-        self.items.push(Diagnostic { class, severity, loc, message });
+        self.items.push(Diagnostic {
+            class,
+            severity,
+            loc,
+            message,
+        });
     }
 
     /// The highest class reported, as keepalived keeps it.
@@ -152,6 +168,9 @@ impl Diagnostics {
         if self.missing_parameter {
             return 2;
         }
+        if self.config_file_error {
+            return 6;
+        }
         match self.max_class {
             None => 0,
             Some(ErrorClass::FileNotFound | ErrorClass::BadInterface | ErrorClass::Fatal) => 4,
@@ -163,7 +182,9 @@ impl Diagnostics {
     fn source_line(&self, loc: Loc) -> Option<String> {
         let f = self.files.get(loc.file as usize)?;
         let text = std::fs::read(&*f.path).ok()?;
-        let line = text.split(|&b| b == b'\n').nth(loc.line.checked_sub(1)? as usize)?;
+        let line = text
+            .split(|&b| b == b'\n')
+            .nth(loc.line.checked_sub(1)? as usize)?;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         // Very long lines are cut for display.
         let shown = &line[..line.len().min(200)];
@@ -171,7 +192,9 @@ impl Diagnostics {
     }
 
     pub fn path_of(&self, loc: Loc) -> &str {
-        self.files.get(loc.file as usize).map_or("<unknown>", |f| &f.path)
+        self.files
+            .get(loc.file as usize)
+            .map_or("<unknown>", |f| &f.path)
     }
 
     /// `file:line:col: error|warning: message`, then the source line and a caret.
@@ -179,7 +202,15 @@ impl Diagnostics {
         let mut out = String::new();
         match d.loc {
             Some(loc) => {
-                let _ = writeln!(out, "{}:{}:{}: {}: {}", self.path_of(loc), loc.line, loc.col, d.severity, d.message);
+                let _ = writeln!(
+                    out,
+                    "{}:{}:{}: {}: {}",
+                    self.path_of(loc),
+                    loc.line,
+                    loc.col,
+                    d.severity,
+                    d.message
+                );
                 if let Some(src) = self.source_line(loc) {
                     let col = (loc.col as usize).saturating_sub(1);
                     let pad: String = src
@@ -203,7 +234,11 @@ impl Diagnostics {
             out.push_str(&self.render_one(d));
         }
         if self.suppressed > 0 {
-            let _ = writeln!(out, "keepalived: note: {} further diagnostics not shown", self.suppressed);
+            let _ = writeln!(
+                out,
+                "keepalived: note: {} further diagnostics not shown",
+                self.suppressed
+            );
         }
         out
     }

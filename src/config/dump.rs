@@ -1,3 +1,5 @@
 //! `-d` dump (stub, being written).
 use super::model::Config;
-pub fn dump(_c: &Config) -> String { String::new() }
+pub fn dump(_c: &Config) -> String {
+    String::new()
+}

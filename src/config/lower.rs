@@ -39,16 +39,25 @@ impl Node {
         self.line.words.len().saturating_sub(1)
     }
     fn args(&self) -> Vec<String> {
-        self.line.words.iter().skip(1).map(|w| w.text.clone()).collect()
+        self.line
+            .words
+            .iter()
+            .skip(1)
+            .map(|w| w.text.clone())
+            .collect()
     }
 }
 
 /// Read every top-level block from `reader` and lower it into a [`Config`].
 pub fn lower(reader: &mut Reader<'_>) -> Config {
     let mut walker = Walker { reader, depth: 0 };
-    let mut lw = Lowerer { config: Config::default() };
+    let mut lw = Lowerer {
+        config: Config::default(),
+    };
     loop {
-        let Some(node) = walker.next_node(Block::Root, 0) else { break };
+        let Some(node) = walker.next_node(Block::Root, 0) else {
+            break;
+        };
         match node {
             Step::Node(n) => lw.top(n, walker.diags()),
             Step::End => {}
@@ -56,7 +65,11 @@ pub fn lower(reader: &mut Reader<'_>) -> Config {
     }
     if walker.depth > 0 {
         let d = walker.depth;
-        walker.diags().report(E::MissingBlockEnd, None, format!("There are {d} missing '}}'s or extra '{{'s"));
+        walker.diags().report(
+            E::MissingBlockEnd,
+            None,
+            format!("There are {d} missing '}}'s or extra '{{'s"),
+        );
     }
     lw.config
 }
@@ -87,7 +100,8 @@ impl Walker<'_, '_> {
             self.depth -= 1;
             if self.depth < 0 {
                 self.depth = 0;
-                self.diags().error(E::UnexpectedBlockEnd, l.loc, "Extra '}' found");
+                self.diags()
+                    .error(E::UnexpectedBlockEnd, l.loc, "Extra '}' found");
             }
         }
         Some(l)
@@ -99,7 +113,11 @@ impl Walker<'_, '_> {
             let line = self.line()?;
             let Some(first) = line.word(0) else { continue };
             if line.is_open() {
-                self.diags().error(E::UnexpectedBlockStart, line.loc, "Unexpected '{' - ignoring");
+                self.diags().error(
+                    E::UnexpectedBlockStart,
+                    line.loc,
+                    "Unexpected '{' - ignoring",
+                );
                 continue;
             }
             if line.is_close() && level > 0 {
@@ -114,7 +132,12 @@ impl Walker<'_, '_> {
                 self.diags().warn(E::UnknownKeyword, line.loc, msg);
                 continue;
             };
-            let mut node = Node { kw, line, children: Vec::new(), values: Vec::new() };
+            let mut node = Node {
+                kw,
+                line,
+                children: Vec::new(),
+                values: Vec::new(),
+            };
             match kw.kind {
                 Kind::Block(child) => {
                     if !self.open_block(&node.line) {
@@ -133,14 +156,19 @@ impl Walker<'_, '_> {
 
     /// After a block keyword: expect `{` as the next line. Returns false if the block is absent.
     fn open_block(&mut self, kw_line: &Line) -> bool {
-        let Some(next) = self.line() else { return false };
+        let Some(next) = self.line() else {
+            return false;
+        };
         if next.is_open() {
             return true;
         }
         self.diags().error(
             E::MissingBlockStart,
             next.loc,
-            format!("Missing '{{' at beginning of configuration block (after '{}')", kw_line.word(0).unwrap_or("")),
+            format!(
+                "Missing '{{' at beginning of configuration block (after '{}')",
+                kw_line.word(0).unwrap_or("")
+            ),
         );
         // keepalived reads this line as the first line of the block.
         self.reader.push_back(next);
@@ -171,7 +199,10 @@ impl Walker<'_, '_> {
                 self.diags().warn(
                     E::Logged,
                     l.loc,
-                    format!("'{{' missing from beginning of block {}", kw_line.word(0).unwrap_or("")),
+                    format!(
+                        "'{{' missing from beginning of block {}",
+                        kw_line.word(0).unwrap_or("")
+                    ),
                 );
             }
             if l.is_close() {
@@ -221,7 +252,11 @@ pub fn parse_timer(s: &str) -> Option<u64> {
         return None;
     }
     let i: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let mut f: u64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let mut f: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     for _ in frac.len()..6 {
         f *= 10;
     }
@@ -263,7 +298,9 @@ fn split_command(raw: &str) -> Result<Vec<String>, String> {
     while let Some(c) = chars.next() {
         match (quote, c) {
             (_, '\\') => {
-                let Some(n) = chars.next() else { return Err("missing escape character at end".into()) };
+                let Some(n) = chars.next() else {
+                    return Err("missing escape character at end".into());
+                };
                 cur.push(match n {
                     'n' => '\n',
                     't' => '\t',
@@ -318,12 +355,29 @@ impl Lowerer {
                 n.kw.block.name()
             ),
         );
-        self.config.ignored.push(IgnoredKeyword { block: n.kw.block.name(), keyword: n.kw.name.to_string(), args: n.args(), loc: n.loc() });
+        self.config.ignored.push(IgnoredKeyword {
+            block: n.kw.block.name(),
+            keyword: n.kw.name.to_string(),
+            args: n.args(),
+            loc: n.loc(),
+        });
     }
 
     /// The first argument, or a keepalived "missing a parameter" error (keepalived exits there).
     fn arg1<'n>(&self, n: &'n Node, d: &mut Diagnostics) -> Option<&'n str> {
         let a = n.arg(1);
+        if a.is_none()
+            && n.kw.block == Block::GlobalDefs
+            && matches!(n.kw.kind, Kind::Str | Kind::Args)
+        {
+            // keepalived's global string keywords check for their value themselves.
+            d.error(
+                E::General,
+                n.loc(),
+                format!("{} name missing - ignoring", n.kw.name),
+            );
+            return None;
+        }
         if a.is_none() {
             d.error(
                 E::MissingParameter,
@@ -345,12 +399,27 @@ impl Lowerer {
         };
         match parse_uint(s) {
             None => {
-                let what = if s.starts_with('-') { "negative number" } else { "invalid number" };
-                d.error(E::InvalidNumber, n.line.loc_of(1), format!("{what} '{s}' for {}", n.kw.name));
+                let what = if s.starts_with('-') {
+                    "negative number"
+                } else {
+                    "invalid number"
+                };
+                d.error(
+                    E::InvalidNumber,
+                    n.line.loc_of(1),
+                    format!("{what} '{s}' for {}", n.kw.name),
+                );
                 None
             }
             Some(v) if v < min || v > max => {
-                d.error(E::InvalidNumber, n.line.loc_of(1), format!("number '{s}' outside range [{min}, {max}] for {}", n.kw.name));
+                d.error(
+                    E::InvalidNumber,
+                    n.line.loc_of(1),
+                    format!(
+                        "number '{s}' outside range [{min}, {max}] for {}",
+                        n.kw.name
+                    ),
+                );
                 None
             }
             Some(v) => Some(v),
@@ -365,11 +434,22 @@ impl Lowerer {
         };
         match s.parse::<i64>() {
             Err(_) => {
-                d.error(E::InvalidNumber, n.line.loc_of(1), format!("invalid number '{s}' for {}", n.kw.name));
+                d.error(
+                    E::InvalidNumber,
+                    n.line.loc_of(1),
+                    format!("invalid number '{s}' for {}", n.kw.name),
+                );
                 None
             }
             Ok(v) if v < min || v > max => {
-                d.error(E::InvalidNumber, n.line.loc_of(1), format!("number '{s}' outside range [{min}, {max}] for {}", n.kw.name));
+                d.error(
+                    E::InvalidNumber,
+                    n.line.loc_of(1),
+                    format!(
+                        "number '{s}' outside range [{min}, {max}] for {}",
+                        n.kw.name
+                    ),
+                );
                 None
             }
             Ok(v) => Some(v),
@@ -384,14 +464,23 @@ impl Lowerer {
         };
         match parse_timer(s) {
             None => {
-                d.error(E::InvalidNumber, n.line.loc_of(1), format!("invalid number '{s}' for {}", n.kw.name));
+                d.error(
+                    E::InvalidNumber,
+                    n.line.loc_of(1),
+                    format!("invalid number '{s}' for {}", n.kw.name),
+                );
                 None
             }
             Some(v) if v < min || v > max => {
                 d.error(
                     E::InvalidNumber,
                     n.line.loc_of(1),
-                    format!("number '{s}' outside range [{}, {}] for {}", fmt_us(min), fmt_us(max), n.kw.name),
+                    format!(
+                        "number '{s}' outside range [{}, {}] for {}",
+                        fmt_us(min),
+                        fmt_us(max),
+                        n.kw.name
+                    ),
                 );
                 None
             }
@@ -404,7 +493,11 @@ impl Lowerer {
         match s.parse() {
             Ok(a) => Some(a),
             Err(_) => {
-                d.error(E::General, n.line.loc_of(1), format!("invalid IP address '{s}' for {}", n.kw.name));
+                d.error(
+                    E::General,
+                    n.line.loc_of(1),
+                    format!("invalid IP address '{s}' for {}", n.kw.name),
+                );
                 None
             }
         }
@@ -417,7 +510,14 @@ impl Lowerer {
             Some(s) => match keywords::parse_bool(s) {
                 Some(b) => b,
                 None => {
-                    d.error(E::General, n.line.loc_of(1), format!("{} '{s}' is not a valid boolean (on/off/true/false/yes/no)", n.kw.name));
+                    d.error(
+                        E::General,
+                        n.line.loc_of(1),
+                        format!(
+                            "{} '{s}' is not a valid boolean (on/off/true/false/yes/no)",
+                            n.kw.name
+                        ),
+                    );
                     true
                 }
             },
@@ -448,12 +548,18 @@ impl Lowerer {
         };
         let first_is_quoted = n.line.words.get(1).is_some_and(|w| w.quoted);
         let (args, user, group) = if first_is_quoted {
-            let args = split_command(words.first().map(String::as_str).unwrap_or("")).unwrap_or_default();
+            let args =
+                split_command(words.first().map(String::as_str).unwrap_or("")).unwrap_or_default();
             (args, words.get(1).cloned(), words.get(2).cloned())
         } else {
             (words, None, None)
         };
-        Some(Command { args, user, group, loc: n.loc() })
+        Some(Command {
+            args,
+            user,
+            group,
+            loc: n.loc(),
+        })
     }
 
     fn check_enum<'n>(&self, n: &'n Node, d: &mut Diagnostics) -> Option<&'n str> {
@@ -463,7 +569,11 @@ impl Lowerer {
                 d.error(
                     E::General,
                     n.line.loc_of(1),
-                    format!("unknown {} '{s}' (expected one of: {})", n.kw.name, allowed.join(", ")),
+                    format!(
+                        "unknown {} '{s}' (expected one of: {})",
+                        n.kw.name,
+                        allowed.join(", ")
+                    ),
                 );
                 return None;
             }
@@ -479,7 +589,10 @@ impl Lowerer {
                 d.error(
                     E::General,
                     n.loc(),
-                    format!("'{}' (keepalived {}) is not supported by keepalived-rs yet", n.kw.name, n.kw.since),
+                    format!(
+                        "'{}' (keepalived {}) is not supported by keepalived-rs yet",
+                        n.kw.name, n.kw.since
+                    ),
                 );
                 return;
             }
@@ -513,7 +626,14 @@ impl Lowerer {
     }
 
     fn deprecated(&self, n: &Node, d: &mut Diagnostics, instead: &str) {
-        d.warn(E::Logged, n.loc(), format!("'{}' is deprecated; use '{instead}'", n.line.word(0).unwrap_or("")));
+        d.warn(
+            E::Logged,
+            n.loc(),
+            format!(
+                "'{}' is deprecated; use '{instead}'",
+                n.line.word(0).unwrap_or("")
+            ),
+        );
     }
 
     // ===== top level =====
@@ -543,9 +663,31 @@ impl Lowerer {
                     self.config.static_routes.push(route(l));
                 }
             }
+            "linkbeat_interfaces" | "interface_up_down_delays" => {
+                for l in &n.values {
+                    if let Some(i) = l.word(0) {
+                        if !super::validate::interface_exists(i) {
+                            let what = if n.kw.name == "linkbeat_interfaces" {
+                                "linkbeat interface"
+                            } else {
+                                "up/down delay"
+                            };
+                            d.error(
+                                E::Fatal,
+                                l.loc,
+                                format!("unknown interface {i} specified for {what}"),
+                            );
+                        }
+                    }
+                }
+                self.ignored(&n, d);
+            }
             "static_rules" => {
                 for l in &n.values {
-                    self.config.static_rules.push(Rule { words: words(l), loc: l.loc });
+                    self.config.static_rules.push(Rule {
+                        words: words(l),
+                        loc: l.loc,
+                    });
                 }
             }
             "bfd_instance" => self.bfd_instance(n, d),
@@ -578,7 +720,9 @@ impl Lowerer {
                 let v = self.string(n, d);
                 self.config.global.router_id = v;
             }
-            "notification_email" => g.notification_email = n.values.iter().flat_map(words).collect(),
+            "notification_email" => {
+                g.notification_email = n.values.iter().flat_map(words).collect()
+            }
             "notification_email_from" => {
                 let v = self.string(n, d);
                 self.config.global.notification_email_from = v;
@@ -589,7 +733,11 @@ impl Lowerer {
                     Some(p) => match p.parse::<u16>() {
                         Ok(p) if p > 0 => p,
                         _ => {
-                            d.error(E::General, n.line.loc_of(2), format!("Invalid smtp_server port '{p}'"));
+                            d.error(
+                                E::General,
+                                n.line.loc_of(2),
+                                format!("Invalid smtp_server port '{p}'"),
+                            );
                             return;
                         }
                     },
@@ -621,7 +769,8 @@ impl Lowerer {
             "shutdown_script" => self.config.global.shutdown_script = self.command(n, d),
             "script_user" => {
                 if let Some(u) = self.arg1(n, d) {
-                    self.config.global.script_user = Some((u.to_string(), n.arg(2).map(str::to_string)));
+                    self.config.global.script_user =
+                        Some((u.to_string(), n.arg(2).map(str::to_string)));
                 }
             }
             "enable_script_security" => g.enable_script_security = true,
@@ -639,18 +788,39 @@ impl Lowerer {
                 self.config.global.lvs_flush_on_stop = Some(n.arg(1).unwrap_or("all").to_string());
             }
             "lvs_sync_daemon" => {
-                let Some(ifname) = self.arg1(n, d) else { return };
+                let Some(ifname) = self.arg1(n, d) else {
+                    return;
+                };
                 let args = n.args();
-                let instance = args.get(1).filter(|a| !["id", "maxlen", "port", "ttl", "group"].contains(&a.as_str())).cloned();
-                let id = args.iter().position(|a| a == "id").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok());
-                self.config.global.lvs_sync_daemon =
-                    Some(LvsSyncDaemon { interface: ifname.to_string(), instance, id, args: args[1..].to_vec() });
+                let instance = args
+                    .get(1)
+                    .filter(|a| !["id", "maxlen", "port", "ttl", "group"].contains(&a.as_str()))
+                    .cloned();
+                let id = args
+                    .iter()
+                    .position(|a| a == "id")
+                    .and_then(|i| args.get(i + 1))
+                    .and_then(|v| v.parse().ok());
+                self.config.global.lvs_sync_daemon = Some(LvsSyncDaemon {
+                    interface: ifname.to_string(),
+                    instance,
+                    id,
+                    args: args[1..].to_vec(),
+                });
             }
             "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
                 let v4 = n.kw.name.ends_with('4');
                 if let Some(a) = self.addr(n, d) {
                     if a.is_ipv4() != v4 || !a.is_multicast() {
-                        d.error(E::General, n.line.loc_of(1), format!("{} '{a}' is not a valid IPv{} multicast address", n.kw.name, if v4 { 4 } else { 6 }));
+                        d.error(
+                            E::General,
+                            n.line.loc_of(1),
+                            format!(
+                                "{} '{a}' is not a valid IPv{} multicast address",
+                                n.kw.name,
+                                if v4 { 4 } else { 6 }
+                            ),
+                        );
                     } else if v4 {
                         self.config.global.vrrp_mcast_group4 = a;
                     } else {
@@ -690,7 +860,11 @@ impl Lowerer {
             }
             "vrrp_garp_interval" | "vrrp_gna_interval" => {
                 let Some(v) = self.timer(n, d) else {
-                    d.error(E::General, n.loc(), format!("{} '{}' is invalid", n.kw.name, n.arg(1).unwrap_or("")));
+                    d.error(
+                        E::General,
+                        n.loc(),
+                        format!("{} '{}' is invalid", n.kw.name, n.arg(1).unwrap_or("")),
+                    );
                     return;
                 };
                 if n.kw.name == "vrrp_garp_interval" {
@@ -728,7 +902,9 @@ impl Lowerer {
                 }
             }
             "notify_fifo" | "vrrp_notify_fifo" | "lvs_notify_fifo" => {
-                let Some(path) = self.string(n, d) else { return };
+                let Some(path) = self.string(n, d) else {
+                    return;
+                };
                 let slot = match n.kw.name {
                     "notify_fifo" => &mut self.config.global.notify_fifo,
                     "vrrp_notify_fifo" => &mut self.config.global.vrrp_notify_fifo,
@@ -766,13 +942,21 @@ impl Lowerer {
         while i < args.len() {
             let key = args[i].as_str();
             let Some(val) = args.get(i + 1) else {
-                d.error(E::General, n.line.loc_of(i + 1), format!("No value specified for lvs_timeout {key} - ignoring"));
+                d.error(
+                    E::General,
+                    n.line.loc_of(i + 1),
+                    format!("No value specified for lvs_timeout {key} - ignoring"),
+                );
                 break;
             };
             let v = match val.parse::<u32>() {
                 Ok(v) if v <= 86400 * 31 => v,
                 _ => {
-                    d.error(E::General, n.line.loc_of(i + 2), format!("Invalid lvs_timeout {key} ({val}) - ignoring"));
+                    d.error(
+                        E::General,
+                        n.line.loc_of(i + 2),
+                        format!("Invalid lvs_timeout {key} ({val}) - ignoring"),
+                    );
                     i += 2;
                     continue;
                 }
@@ -782,7 +966,11 @@ impl Lowerer {
                 "tcpfin" => self.config.global.lvs_timeouts.tcpfin = Some(v),
                 "udp" => self.config.global.lvs_timeouts.udp = Some(v),
                 _ => {
-                    d.error(E::General, n.line.loc_of(i + 1), format!("Unknown option {key} specified for lvs_timeouts"));
+                    d.error(
+                        E::General,
+                        n.line.loc_of(i + 1),
+                        format!("Unknown option {key} specified for lvs_timeouts"),
+                    );
                     i += 1;
                     continue;
                 }
@@ -794,12 +982,25 @@ impl Lowerer {
     // ===== trackers =====
 
     /// `weight N [reverse]` on the keyword line.
-    fn weight_args(&self, n: &Node, d: &mut Diagnostics, min: i64, max: i64) -> Option<(i32, bool)> {
+    fn weight_args(
+        &self,
+        n: &Node,
+        d: &mut Diagnostics,
+        min: i64,
+        max: i64,
+    ) -> Option<(i32, bool)> {
         let s = self.arg1(n, d)?;
         let w = match s.parse::<i64>() {
             Ok(w) if (min..=max).contains(&w) => w as i32,
             _ => {
-                d.error(E::General, n.line.loc_of(1), format!("{} weight '{s}' must be in [{min}, {max}]", n.kw.block.name()));
+                d.error(
+                    E::General,
+                    n.line.loc_of(1),
+                    format!(
+                        "{} weight '{s}' must be in [{min}, {max}]",
+                        n.kw.block.name()
+                    ),
+                );
                 return None;
             }
         };
@@ -807,7 +1008,11 @@ impl Lowerer {
             None => false,
             Some("reverse") => true,
             Some(o) => {
-                d.error(E::General, n.line.loc_of(2), format!("unknown {} weight option '{o}'", n.kw.block.name()));
+                d.error(
+                    E::General,
+                    n.line.loc_of(2),
+                    format!("unknown {} weight option '{o}'", n.kw.block.name()),
+                );
                 false
             }
         };
@@ -818,14 +1023,20 @@ impl Lowerer {
         match n.arg(1) {
             Some(name) if n.argc() == 1 => Some(name.to_string()),
             _ => {
-                d.error(E::General, n.loc(), format!("{} must have a name", n.kw.name));
+                d.error(
+                    E::General,
+                    n.loc(),
+                    format!("{} must have a name", n.kw.name),
+                );
                 None
             }
         }
     }
 
     fn vrrp_script(&mut self, n: Node, d: &mut Diagnostics) {
-        let Some(name) = self.name_of(&n, d) else { return };
+        let Some(name) = self.name_of(&n, d) else {
+            return;
+        };
         let mut s = VrrpScript {
             name,
             script: None,
@@ -864,28 +1075,49 @@ impl Lowerer {
                         s.fall = v as u32;
                     }
                 }
-                "user" => s.user = self.arg1(c, d).map(|u| (u.to_string(), c.arg(2).map(str::to_string))),
+                "user" => {
+                    s.user = self
+                        .arg1(c, d)
+                        .map(|u| (u.to_string(), c.arg(2).map(str::to_string)))
+                }
                 "init_fail" => s.init_fail = true,
                 _ => self.generic(c, d),
             }
         }
         if s.script.is_none() {
-            d.error(E::General, s.loc, format!("No script set for vrrp_script {} - removing", s.name));
+            d.error(
+                E::General,
+                s.loc,
+                format!("No script set for vrrp_script {} - removing", s.name),
+            );
             return;
         }
         if self.config.vrrp_scripts.iter().any(|x| x.name == s.name) {
-            d.error(E::General, s.loc, format!("vrrp_script {} already defined", s.name));
+            d.error(
+                E::General,
+                s.loc,
+                format!("vrrp_script {} already defined", s.name),
+            );
             return;
         }
         self.config.vrrp_scripts.push(s);
     }
 
     fn track_file(&mut self, n: Node, d: &mut Diagnostics) {
-        let Some(name) = self.name_of(&n, d) else { return };
+        let Some(name) = self.name_of(&n, d) else {
+            return;
+        };
         if n.line.word(0) == Some("vrrp_track_file") {
             self.deprecated(&n, d, "track_file");
         }
-        let mut t = TrackFile { name, file: None, weight: 1, weight_reverse: false, init_file: None, loc: n.loc() };
+        let mut t = TrackFile {
+            name,
+            file: None,
+            weight: 1,
+            weight_reverse: false,
+            init_file: None,
+            loc: n.loc(),
+        };
         for c in &n.children {
             match c.kw.name {
                 "file" => t.file = self.string(c, d),
@@ -903,14 +1135,20 @@ impl Lowerer {
             }
         }
         if t.file.is_none() {
-            d.error(E::General, t.loc, format!("No file set for track_file {} - removing", t.name));
+            d.error(
+                E::General,
+                t.loc,
+                format!("No file set for track_file {} - removing", t.name),
+            );
             return;
         }
         self.config.track_files.push(t);
     }
 
     fn track_process(&mut self, n: Node, d: &mut Diagnostics) {
-        let Some(name) = self.name_of(&n, d) else { return };
+        let Some(name) = self.name_of(&n, d) else {
+            return;
+        };
         let mut t = TrackProcess {
             name,
             process: None,
@@ -953,7 +1191,14 @@ impl Lowerer {
             }
         }
         if t.process.is_none() {
-            d.error(E::General, t.loc, format!("Process not specified for track process {} - removing", t.name));
+            d.error(
+                E::General,
+                t.loc,
+                format!(
+                    "Process not specified for track process {} - removing",
+                    t.name
+                ),
+            );
             return;
         }
         self.config.track_processes.push(t);
@@ -964,7 +1209,12 @@ impl Lowerer {
         let mut v = Vec::new();
         for l in &n.values {
             let Some(name) = l.word(0) else { continue };
-            let mut t = Tracked { name: name.to_string(), weight: None, reverse: false, loc: l.loc };
+            let mut t = Tracked {
+                name: name.to_string(),
+                weight: None,
+                reverse: false,
+                loc: l.loc,
+            };
             let mut i = 1;
             while let Some(w) = l.word(i) {
                 match w {
@@ -975,7 +1225,10 @@ impl Lowerer {
                             _ => d.error(
                                 E::General,
                                 l.loc_of(i + 1),
-                                format!("{} {name}: weight must be an integer in [-254, 254]", n.kw.name),
+                                format!(
+                                    "{} {name}: weight must be an integer in [-254, 254]",
+                                    n.kw.name
+                                ),
                             ),
                         }
                         i += 2;
@@ -988,7 +1241,11 @@ impl Lowerer {
                         i += 1;
                     }
                     other => {
-                        d.error(E::General, l.loc_of(i), format!("{} {name}: unknown option '{other}'", n.kw.name));
+                        d.error(
+                            E::General,
+                            l.loc_of(i),
+                            format!("{} {name}: unknown option '{other}'", n.kw.name),
+                        );
                         i += 1;
                     }
                 }
@@ -1024,7 +1281,9 @@ impl Lowerer {
     }
 
     fn sync_group(&mut self, n: Node, d: &mut Diagnostics) {
-        let Some(name) = self.name_of(&n, d) else { return };
+        let Some(name) = self.name_of(&n, d) else {
+            return;
+        };
         let mut g = SyncGroup {
             name,
             members: Vec::new(),
@@ -1063,14 +1322,23 @@ impl Lowerer {
             }
         }
         if self.config.sync_groups.iter().any(|x| x.name == g.name) {
-            d.error(E::General, g.loc, format!("vrrp sync group {} already defined", g.name));
+            d.error(
+                E::General,
+                g.loc,
+                format!("vrrp sync group {} already defined", g.name),
+            );
             return;
         }
         self.config.sync_groups.push(g);
     }
 
     fn garp_group(&mut self, n: Node, d: &mut Diagnostics) {
-        let mut g = GarpGroup { garp_interval: None, gna_interval: None, interfaces: Vec::new(), loc: n.loc() };
+        let mut g = GarpGroup {
+            garp_interval: None,
+            gna_interval: None,
+            interfaces: Vec::new(),
+            loc: n.loc(),
+        };
         for c in &n.children {
             match c.kw.name {
                 "garp_interval" => g.garp_interval = self.timer(c, d),
@@ -1088,7 +1356,9 @@ impl Lowerer {
     }
 
     fn bfd_instance(&mut self, n: Node, d: &mut Diagnostics) {
-        let Some(name) = self.name_of(&n, d) else { return };
+        let Some(name) = self.name_of(&n, d) else {
+            return;
+        };
         let mut b = BfdInstance {
             name,
             neighbor: None,
@@ -1119,7 +1389,11 @@ impl Lowerer {
             }
         }
         if b.neighbor.is_none() {
-            d.error(E::General, b.loc, format!("bfd_instance {} has no neighbor_ip - removing", b.name));
+            d.error(
+                E::General,
+                b.loc,
+                format!("bfd_instance {} has no neighbor_ip - removing", b.name),
+            );
             return;
         }
         self.config.bfd_instances.push(b);
@@ -1134,7 +1408,11 @@ impl Lowerer {
         }
         let name = n.arg(1).unwrap_or("").to_string();
         if self.config.instances.iter().any(|i| i.name == name) {
-            d.error(E::General, n.loc(), format!("vrrp instance {name} already defined"));
+            d.error(
+                E::General,
+                n.loc(),
+                format!("vrrp instance {name} already defined"),
+            );
             return;
         }
         let mut v = VrrpInstance::new(name, n.loc());
@@ -1155,11 +1433,21 @@ impl Lowerer {
                         "MASTER" => v.state = InitialState::Master,
                         "BACKUP" => {
                             if v.state == InitialState::Master {
-                                d.error(E::General, c.loc(), format!("({iname}) state previously set as MASTER - ignoring BACKUP"));
+                                d.error(
+                                    E::General,
+                                    c.loc(),
+                                    format!(
+                                        "({iname}) state previously set as MASTER - ignoring BACKUP"
+                                    ),
+                                );
                             }
                         }
                         other => {
-                            d.error(E::General, c.line.loc_of(1), format!("({iname}) unknown state '{other}', defaulting to BACKUP"));
+                            d.error(
+                                E::General,
+                                c.line.loc_of(1),
+                                format!("({iname}) unknown state '{other}', defaulting to BACKUP"),
+                            );
                             v.state = InitialState::Backup;
                         }
                     }
@@ -1167,7 +1455,11 @@ impl Lowerer {
                 "interface" => {
                     let Some(s) = self.arg1(c, d) else { continue };
                     if s.len() >= 16 {
-                        d.error(E::General, c.line.loc_of(1), format!("Interface name '{s}' too long - ignoring"));
+                        d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("Interface name '{s}' too long - ignoring"),
+                        );
                         continue;
                     }
                     v.interface = Some((s.to_string(), c.line.loc_of(1)));
@@ -1176,7 +1468,11 @@ impl Lowerer {
                     let Some(s) = self.arg1(c, d) else { continue };
                     match parse_uint(s) {
                         Some(x @ 1..=255) => v.vrid = Some(Vrid(x as u8)),
-                        _ => d.error(E::General, c.line.loc_of(1), format!("({iname}): VRID '{s}' not valid - must be between 1 & 255")),
+                        _ => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("({iname}): VRID '{s}' not valid - must be between 1 & 255"),
+                        ),
                     }
                 }
                 "priority" => {
@@ -1192,8 +1488,16 @@ impl Lowerer {
                 "advert_int" => {
                     let Some(s) = self.arg1(c, d) else { continue };
                     match parse_timer(s) {
-                        Some(us) if (10_000..=255_000_000).contains(&us) => v.advert_int = Centis(((us + 5_000) / 10_000) as u32),
-                        _ => d.error(E::General, c.line.loc_of(1), format!("({iname}) Advert interval ({s}) not valid! Must be > 0 - ignoring")),
+                        Some(us) if (10_000..=255_000_000).contains(&us) => {
+                            v.advert_int = Centis(((us + 5_000) / 10_000) as u32)
+                        }
+                        _ => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!(
+                                "({iname}) Advert interval ({s}) not valid! Must be > 0 - ignoring"
+                            ),
+                        ),
                     }
                 }
                 "version" => {
@@ -1206,13 +1510,21 @@ impl Lowerer {
                                 v.version = Some(x);
                             }
                         }
-                        _ => d.error(E::General, c.line.loc_of(1), format!("({iname}): Version must be either 2 or 3")),
+                        _ => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("({iname}): Version must be either 2 or 3"),
+                        ),
                     }
                 }
                 "virtual_ipaddress" => {
                     for l in &c.values {
                         if let Some(a) = self.ip_address(l, d, &iname) {
-                            let fam = if a.addr.is_ipv4() { Family::Inet } else { Family::Inet6 };
+                            let fam = if a.addr.is_ipv4() {
+                                Family::Inet
+                            } else {
+                                Family::Inet6
+                            };
                             if v.family == Family::Unspecified {
                                 v.family = fam;
                             } else if v.family != fam {
@@ -1236,7 +1548,10 @@ impl Lowerer {
                 }
                 "no_virtual_ipaddress" => v.no_virtual_ipaddress = true,
                 "virtual_routes" => v.virtual_routes.extend(c.values.iter().map(route)),
-                "virtual_rules" => v.virtual_rules.extend(c.values.iter().map(|l| Rule { words: words(l), loc: l.loc })),
+                "virtual_rules" => v.virtual_rules.extend(c.values.iter().map(|l| Rule {
+                    words: words(l),
+                    loc: l.loc,
+                })),
                 "unicast_src_ip" | "mcast_src_ip" => {
                     let Some(s) = self.arg1(c, d) else { continue };
                     match s.parse::<IpAddr>() {
@@ -1269,17 +1584,30 @@ impl Lowerer {
                     for l in &c.values {
                         let Some(s) = l.word(0) else { continue };
                         let Ok(addr) = s.parse::<IpAddr>() else {
-                            d.error(E::General, l.loc, format!("({iname}) VRRP parsed invalid IP {s}. skipping IP..."));
+                            d.error(
+                                E::General,
+                                l.loc,
+                                format!("({iname}) VRRP parsed invalid IP {s}. skipping IP..."),
+                            );
                             continue;
                         };
-                        let mut p = UnicastPeer { addr, min_ttl: None, max_ttl: None, loc: l.loc };
+                        let mut p = UnicastPeer {
+                            addr,
+                            min_ttl: None,
+                            max_ttl: None,
+                            loc: l.loc,
+                        };
                         let mut i = 1;
                         while let Some(k) = l.word(i) {
                             let val = l.word(i + 1).and_then(|x| x.parse::<u8>().ok());
                             match (k, val) {
                                 ("min_ttl", Some(x)) => p.min_ttl = Some(x),
                                 ("max_ttl", Some(x)) => p.max_ttl = Some(x),
-                                _ => d.error(E::General, l.loc_of(i), format!("({iname}) unknown unicast_peer option '{k}'")),
+                                _ => d.error(
+                                    E::General,
+                                    l.loc_of(i),
+                                    format!("({iname}) unknown unicast_peer option '{k}'"),
+                                ),
                             }
                             i += 2;
                         }
@@ -1297,7 +1625,11 @@ impl Lowerer {
                 "notify_priority_changes" => v.notify_priority_changes = Some(self.flag(c, d)),
                 "smtp_alert" => v.smtp_alert = Some(self.flag(c, d)),
                 "preempt" => {
-                    d.warn(E::Logged, c.loc(), format!("({iname}) \"preempt\" is the default; it has no effect"));
+                    d.warn(
+                        E::Logged,
+                        c.loc(),
+                        format!("({iname}) \"preempt\" is the default; it has no effect"),
+                    );
                     v.nopreempt = false;
                 }
                 "nopreempt" => v.nopreempt = true,
@@ -1305,7 +1637,11 @@ impl Lowerer {
                     let Some(s) = self.arg1(c, d) else { continue };
                     match parse_timer(s) {
                         Some(us) if us <= 1000 * 1_000_000 => v.preempt_delay = Micros(us),
-                        _ => d.error(E::General, c.line.loc_of(1), format!("({iname}) Preempt_delay not valid! must be between 0-1000")),
+                        _ => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("({iname}) Preempt_delay not valid! must be between 0-1000"),
+                        ),
                     }
                 }
                 "accept" => v.accept = Some(true),
@@ -1333,8 +1669,12 @@ impl Lowerer {
                         v.garp.master_refresh_repeat = x as u32;
                     }
                 }
-                "garp_lower_prio_delay" => v.garp.lower_prio_delay = self.uint(c, d).map(Micros::secs),
-                "garp_lower_prio_repeat" => v.garp.lower_prio_repeat = self.uint(c, d).map(|x| x as u32),
+                "garp_lower_prio_delay" => {
+                    v.garp.lower_prio_delay = self.uint(c, d).map(Micros::secs)
+                }
+                "garp_lower_prio_repeat" => {
+                    v.garp.lower_prio_repeat = self.uint(c, d).map(|x| x as u32)
+                }
                 "garp_extra_if" => v.garp_extra_if = Some(c.args()),
                 "down_timer_adverts" => v.down_timer_adverts = self.uint(c, d).map(|x| x as u32),
                 "lower_prio_no_advert" => v.lower_prio_no_advert = Some(self.flag(c, d)),
@@ -1342,7 +1682,8 @@ impl Lowerer {
                 "owner_ignore_adverts" => v.owner_ignore_adverts = true,
                 "v3_checksum_as_v2" => v.v3_checksum_as_v2 = Some(self.flag(c, d)),
                 "timer_expired_backup" | "thread_timer_expired" => {
-                    v.timer_expired_backup = Some(c.arg(1).and_then(|p| p.parse().ok()).unwrap_or(0));
+                    v.timer_expired_backup =
+                        Some(c.arg(1).and_then(|p| p.parse().ok()).unwrap_or(0));
                 }
                 "lvs_sync_daemon_interface" => {
                     d.error(
@@ -1359,7 +1700,11 @@ impl Lowerer {
     }
 
     fn authentication(&mut self, n: &Node, d: &mut Diagnostics, iname: &str) -> Authentication {
-        let mut a = Authentication { auth_type: None, auth_pass: None, loc: n.loc() };
+        let mut a = Authentication {
+            auth_type: None,
+            auth_pass: None,
+            loc: n.loc(),
+        };
         for c in &n.children {
             match c.kw.name {
                 "auth_type" => {
@@ -1367,7 +1712,11 @@ impl Lowerer {
                     match s {
                         "PASS" => a.auth_type = Some(AuthType::Pass),
                         "AH" => a.auth_type = Some(AuthType::Ah),
-                        o => d.error(E::General, c.line.loc_of(1), format!("({iname}) unknown authentication type '{o}'")),
+                        o => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("({iname}) unknown authentication type '{o}'"),
+                        ),
                     }
                     if c.argc() > 1 {
                         d.warn(
@@ -1384,7 +1733,11 @@ impl Lowerer {
                     let Some(s) = self.arg1(c, d) else { continue };
                     let mut b = s.as_bytes().to_vec();
                     if b.len() > 8 {
-                        d.error(E::General, c.line.loc_of(1), "Truncating auth_pass to 8 characters");
+                        d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            "Truncating auth_pass to 8 characters",
+                        );
                         b.truncate(8);
                     }
                     a.auth_pass = Some(b);
@@ -1399,7 +1752,11 @@ impl Lowerer {
     fn ip_address(&self, l: &Line, d: &mut Diagnostics, owner: &str) -> Option<IpAddress> {
         let s = l.word(0)?;
         let Some((addr, prefix)) = parse_ip_prefix(s) else {
-            d.error(E::General, l.loc, format!("({owner}) VRRP parsed invalid IP {s}. skipping IP..."));
+            d.error(
+                E::General,
+                l.loc,
+                format!("({owner}) VRRP parsed invalid IP {s}. skipping IP..."),
+            );
             return None;
         };
         let mut a = IpAddress {
@@ -1419,7 +1776,11 @@ impl Lowerer {
             let val = l.word(i + 1);
             let need = |d: &mut Diagnostics| {
                 if val.is_none() {
-                    d.error(E::General, l.loc_of(i), format!("({owner}) VIP {s}: '{w}' needs a value"));
+                    d.error(
+                        E::General,
+                        l.loc_of(i),
+                        format!("({owner}) VIP {s}: '{w}' needs a value"),
+                    );
                 }
             };
             match w {
@@ -1436,8 +1797,14 @@ impl Lowerer {
                 "scope" => {
                     need(d);
                     if let Some(v) = val {
-                        if !["site", "link", "host", "nowhere", "global"].contains(&v) && v.parse::<u8>().is_err() {
-                            d.error(E::General, l.loc_of(i + 1), format!("({owner}) Invalid scope '{v}' for VIP {s}"));
+                        if !["site", "link", "host", "nowhere", "global"].contains(&v)
+                            && v.parse::<u8>().is_err()
+                        {
+                            d.error(
+                                E::General,
+                                l.loc_of(i + 1),
+                                format!("({owner}) Invalid scope '{v}' for VIP {s}"),
+                            );
                         }
                     }
                     a.scope = val.map(str::to_string);
@@ -1450,7 +1817,9 @@ impl Lowerer {
                 }
                 "peer" => {
                     need(d);
-                    a.peer = val.and_then(|v| v.split('/').next()).and_then(|v| v.parse().ok());
+                    a.peer = val
+                        .and_then(|v| v.split('/').next())
+                        .and_then(|v| v.parse().ok());
                     i += 2;
                 }
                 "preferred_lft" => {
@@ -1458,7 +1827,8 @@ impl Lowerer {
                     a.preferred_lft = val.map(str::to_string);
                     i += 2;
                 }
-                "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin" | "no_track" | "track" => {
+                "home" | "-nodad" | "nodad" | "mngtmpaddr" | "noprefixroute" | "autojoin"
+                | "no_track" | "track" => {
                     a.flags.push(w.to_string());
                     i += 1;
                 }
@@ -1478,8 +1848,14 @@ impl Lowerer {
     // ===== LVS =====
 
     fn vs_group(&mut self, n: Node, d: &mut Diagnostics) {
-        let Some(name) = self.name_of(&n, d) else { return };
-        let mut g = VsGroup { name, entries: Vec::new(), loc: n.loc() };
+        let Some(name) = self.name_of(&n, d) else {
+            return;
+        };
+        let mut g = VsGroup {
+            name,
+            entries: Vec::new(),
+            loc: n.loc(),
+        };
         for l in &n.values {
             let Some(first) = l.word(0) else { continue };
             if first == "fwmark" {
@@ -1490,9 +1866,23 @@ impl Lowerer {
                             Some("inet") => Family::Inet,
                             _ => Family::Unspecified,
                         };
-                        g.entries.push((VsGroupEntry::Fwmark { mark: m as u32, family }, l.loc));
+                        g.entries.push((
+                            VsGroupEntry::Fwmark {
+                                mark: m as u32,
+                                family,
+                            },
+                            l.loc,
+                        ));
                     }
-                    _ => d.error(E::General, l.loc, format!("virtual server group {}: invalid fwmark '{}'", g.name, l.word(1).unwrap_or(""))),
+                    _ => d.error(
+                        E::General,
+                        l.loc,
+                        format!(
+                            "virtual server group {}: invalid fwmark '{}'",
+                            g.name,
+                            l.word(1).unwrap_or("")
+                        ),
+                    ),
                 }
                 continue;
             }
@@ -1500,15 +1890,25 @@ impl Lowerer {
                 Some(p) => match p.parse::<u16>() {
                     Ok(p) => p,
                     Err(_) => {
-                        d.error(E::General, l.loc_of(1), format!("virtual server group {}: invalid port '{p}'", g.name));
+                        d.error(
+                            E::General,
+                            l.loc_of(1),
+                            format!("virtual server group {}: invalid port '{p}'", g.name),
+                        );
                         continue;
                     }
                 },
                 None => 0,
             };
             match parse_range(first) {
-                Some((first, last)) => g.entries.push((VsGroupEntry::Range { first, last, port }, l.loc)),
-                None => d.error(E::General, l.loc, format!("Invalid virtual server group IP address {first} - skipping")),
+                Some((first, last)) => g
+                    .entries
+                    .push((VsGroupEntry::Range { first, last, port }, l.loc)),
+                None => d.error(
+                    E::General,
+                    l.loc,
+                    format!("Invalid virtual server group IP address {first} - skipping"),
+                ),
             }
         }
         self.config.vs_groups.push(g);
@@ -1540,7 +1940,11 @@ impl Lowerer {
                             i += 1;
                         }
                         o => {
-                            d.error(E::General, n.line.loc_of(i + 1), format!("Unknown TUN option '{o}'"));
+                            d.error(
+                                E::General,
+                                n.line.loc_of(i + 1),
+                                format!("Unknown TUN option '{o}'"),
+                            );
                             i += 1;
                         }
                     }
@@ -1548,7 +1952,11 @@ impl Lowerer {
                 Some(Forwarding::Tun { kind, port, csum })
             }
             other => {
-                d.error(E::General, n.line.loc_of(1), format!("PARSER : unknown [{other}] routing method."));
+                d.error(
+                    E::General,
+                    n.line.loc_of(1),
+                    format!("PARSER : unknown [{other}] routing method."),
+                );
                 None
             }
         }
@@ -1564,7 +1972,9 @@ impl Lowerer {
                 }
                 t.retry = self.uint(c, d).map(|v| v as u32).or(t.retry);
             }
-            "delay_before_retry" => t.delay_before_retry = self.timer(c, d).or(t.delay_before_retry),
+            "delay_before_retry" => {
+                t.delay_before_retry = self.timer(c, d).or(t.delay_before_retry)
+            }
             "warmup" => t.warmup = self.timer(c, d).or(t.warmup),
             _ => return false,
         }
@@ -1575,22 +1985,40 @@ impl Lowerer {
         let loc = n.loc();
         let address = match (n.arg(1), n.arg(2)) {
             (Some("fwmark"), Some(m)) => match parse_uint(m) {
-                Some(m) if m > 0 && m <= u64::from(u32::MAX) => VsAddress::Fwmark { mark: m as u32, family: Family::Unspecified },
+                Some(m) if m > 0 && m <= u64::from(u32::MAX) => VsAddress::Fwmark {
+                    mark: m as u32,
+                    family: Family::Unspecified,
+                },
                 _ => {
-                    d.error(E::General, n.line.loc_of(2), format!("virtual server fwmark '{m}' is invalid - skipping"));
+                    d.error(
+                        E::General,
+                        n.line.loc_of(2),
+                        format!("virtual server fwmark '{m}' is invalid - skipping"),
+                    );
                     return;
                 }
             },
             (Some("group"), Some(g)) => VsAddress::Group(g.to_string()),
             (Some(ip), port) => {
                 let Ok(addr) = ip.parse::<IpAddr>() else {
-                    d.error(E::General, n.line.loc_of(1), format!("Invalid virtual server IP address {ip} - skipping"));
+                    d.error(
+                        E::General,
+                        n.line.loc_of(1),
+                        format!("Invalid virtual server IP address {ip} - skipping"),
+                    );
                     return;
                 };
                 let port = match port.map(str::parse::<u16>) {
                     Some(Ok(p)) => p,
                     Some(Err(_)) => {
-                        d.error(E::General, n.line.loc_of(2), format!("Invalid virtual server port {} - skipping", port.unwrap_or("")));
+                        d.error(
+                            E::General,
+                            n.line.loc_of(2),
+                            format!(
+                                "Invalid virtual server port {} - skipping",
+                                port.unwrap_or("")
+                            ),
+                        );
                         return;
                     }
                     None => 0,
@@ -1598,7 +2026,11 @@ impl Lowerer {
                 VsAddress::Ip { addr, port }
             }
             (None, _) => {
-                d.error(E::General, loc, "virtual_server needs IP PORT, fwmark N or group NAME - skipping");
+                d.error(
+                    E::General,
+                    loc,
+                    "virtual_server needs IP PORT, fwmark N or group NAME - skipping",
+                );
                 return;
             }
         };
@@ -1648,10 +2080,15 @@ impl Lowerer {
                 "lvs_sched" => {
                     if let Some(s) = self.arg1(c, d) {
                         // keepalived passes the name to the kernel unchecked; we warn on unknown ones.
-                        if !matches!(c.kw.kind, Kind::Enum(a) if a.contains(&s)) {
-                            d.warn(E::Logged, c.line.loc_of(1), format!("unknown IPVS scheduler '{s}'; the kernel will refuse it"));
+                        if matches!(c.kw.kind, Kind::Enum(a) if a.contains(&s)) {
+                            vs.scheduler = s.to_string();
+                        } else {
+                            d.error(
+                                E::General,
+                                c.line.loc_of(1),
+                                format!("Invalid lvs_scheduler '{s}' - ignoring (using wlc)"),
+                            );
                         }
-                        vs.scheduler = s.to_string();
                     }
                 }
                 "lvs_method" => {
@@ -1665,7 +2102,11 @@ impl Lowerer {
                         Some("TCP") => vs.protocol = Protocol::Tcp,
                         Some("UDP") => vs.protocol = Protocol::Udp,
                         Some("SCTP") => vs.protocol = Protocol::Sctp,
-                        Some(o) => d.error(E::General, c.line.loc_of(1), format!("Unknown protocol {o} - ignoring")),
+                        Some(o) => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("Unknown protocol {o} - ignoring"),
+                        ),
                         None => {}
                     }
                 }
@@ -1673,23 +2114,33 @@ impl Lowerer {
                     None => vs.persistence_timeout = Some(360),
                     Some(s) => match s.parse::<u32>() {
                         Ok(t) if t >= 1 => vs.persistence_timeout = Some(t),
-                        _ => d.error(E::General, c.line.loc_of(1), format!("persistence_timeout invalid '{s}'")),
+                        _ => d.error(
+                            E::General,
+                            c.line.loc_of(1),
+                            format!("persistence_timeout invalid '{s}'"),
+                        ),
                     },
                 },
                 "persistence_granularity" => {
                     if let Some(s) = self.arg1(c, d) {
-                        let ok = s.parse::<std::net::Ipv4Addr>().is_ok() || s.parse::<u8>().is_ok_and(|p| (1..=128).contains(&p));
+                        let ok = s.parse::<std::net::Ipv4Addr>().is_ok()
+                            || s.parse::<u8>().is_ok_and(|p| (1..=128).contains(&p));
                         if ok {
                             vs.persistence_granularity = Some(s.to_string());
                         } else {
-                            d.error(E::General, c.line.loc_of(1), format!("Invalid virtual server persistence_granularity {s} - ignoring"));
+                            d.error(
+                                E::General,
+                                c.line.loc_of(1),
+                                format!(
+                                    "Invalid virtual server persistence_granularity {s} - ignoring"
+                                ),
+                            );
                         }
                     }
                 }
                 "persistence_engine" => vs.persistence_engine = self.string(c, d),
-                "hashed" | "ops" | "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" => {
-                    vs.sched_flags.push(c.kw.name.to_string())
-                }
+                "hashed" | "ops" | "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback"
+                | "mh-port" | "mh-fallback" => vs.sched_flags.push(c.kw.name.to_string()),
                 "quorum" => vs.quorum = self.uint(c, d).map_or(vs.quorum, |v| v as u32),
                 "hysteresis" => vs.hysteresis = self.uint(c, d).map_or(vs.hysteresis, |v| v as u32),
                 "quorum_up" => vs.quorum_up = self.command(c, d),
@@ -1700,10 +2151,16 @@ impl Lowerer {
                 "ha_suspend" => vs.ha_suspend = true,
                 "virtualhost" => vs.virtualhost = self.string(c, d),
                 "sorry_server" => {
-                    let (Some(ip), port) = (self.arg1(c, d), c.arg(2)) else { continue };
+                    let (Some(ip), port) = (self.arg1(c, d), c.arg(2)) else {
+                        continue;
+                    };
                     match (ip.parse::<IpAddr>(), port.map_or(Ok(0), str::parse::<u16>)) {
                         (Ok(a), Ok(p)) => vs.sorry_server = Some((a, p)),
-                        _ => d.error(E::General, c.loc(), format!("Invalid sorry_server {ip} {}", port.unwrap_or(""))),
+                        _ => d.error(
+                            E::General,
+                            c.loc(),
+                            format!("Invalid sorry_server {ip} {}", port.unwrap_or("")),
+                        ),
                     }
                 }
                 "sorry_server_inhibit" => vs.sorry_server_inhibit = self.flag(c, d),
@@ -1721,17 +2178,32 @@ impl Lowerer {
         self.config.virtual_servers.push(vs);
     }
 
-    fn real_server(&mut self, n: &Node, d: &mut Diagnostics, vs: &VirtualServer) -> Option<RealServer> {
-        let Some(ip) = self.arg1(n, d) else { return None };
+    fn real_server(
+        &mut self,
+        n: &Node,
+        d: &mut Diagnostics,
+        vs: &VirtualServer,
+    ) -> Option<RealServer> {
+        let Some(ip) = self.arg1(n, d) else {
+            return None;
+        };
         let Ok(addr) = ip.parse::<IpAddr>() else {
-            d.error(E::General, n.line.loc_of(1), format!("Invalid real server ip address/port {ip} - skipping"));
+            d.error(
+                E::General,
+                n.line.loc_of(1),
+                format!("Invalid real server ip address/port {ip} - skipping"),
+            );
             return None;
         };
         let port = match n.arg(2) {
             Some(p) => match p.parse::<u16>() {
                 Ok(p) => p,
                 Err(_) => {
-                    d.error(E::General, n.line.loc_of(2), format!("Invalid real server ip address/port {ip} {p} - skipping"));
+                    d.error(
+                        E::General,
+                        n.line.loc_of(2),
+                        format!("Invalid real server ip address/port {ip} {p} - skipping"),
+                    );
                     return None;
                 }
             },
@@ -1765,7 +2237,15 @@ impl Lowerer {
             match c.kw.name {
                 "weight" => {
                     if let Some(w) = self.int(c, d) {
-                        rs.weight = w as i32;
+                        if w < 0 {
+                            d.error(
+                                E::General,
+                                c.line.loc_of(1),
+                                format!("Real server weight {w} is outside range 0-2147483647"),
+                            );
+                        } else {
+                            rs.weight = w as i32;
+                        }
                     }
                 }
                 "lvs_method" => rs.forwarding = self.forwarding(c, d),
@@ -1789,7 +2269,13 @@ impl Lowerer {
         Some(rs)
     }
 
-    fn checker(&mut self, n: &Node, d: &mut Diagnostics, vs: &VirtualServer, rs: &RealServer) -> Option<Checker> {
+    fn checker(
+        &mut self,
+        n: &Node,
+        d: &mut Diagnostics,
+        vs: &VirtualServer,
+        rs: &RealServer,
+    ) -> Option<Checker> {
         let mut kind = match n.kw.name {
             "HTTP_GET" => CheckerKind::Http(HttpCheck::default()),
             "SSL_GET" => CheckerKind::Ssl(HttpCheck::default()),
@@ -1856,17 +2342,26 @@ impl Lowerer {
                     "misc_path" => m.path = self.command(c, d),
                     "misc_timeout" => m.timeout = self.timer(c, d),
                     "misc_dynamic" => m.dynamic = true,
-                    "user" => m.user = self.arg1(c, d).map(|u| (u.to_string(), c.arg(2).map(str::to_string))),
+                    "user" => {
+                        m.user = self
+                            .arg1(c, d)
+                            .map(|u| (u.to_string(), c.arg(2).map(str::to_string)))
+                    }
                     _ => self.generic(c, d),
                 },
                 CheckerKind::Smtp(s) => match c.kw.name {
                     "helo_name" => s.helo_name = self.string(c, d),
                     "host" => {
-                        let mut h = SmtpHost { loc: c.loc(), ..SmtpHost::default() };
+                        let mut h = SmtpHost {
+                            loc: c.loc(),
+                            ..SmtpHost::default()
+                        };
                         for hc in &c.children {
                             match hc.kw.name {
                                 "connect_ip" => h.connect_ip = self.addr(hc, d),
-                                "connect_port" => h.connect_port = self.uint(hc, d).map(|v| v as u16),
+                                "connect_port" => {
+                                    h.connect_port = self.uint(hc, d).map(|v| v as u16)
+                                }
                                 "bindto" => h.bindto = self.addr(hc, d),
                                 _ => self.generic(hc, d),
                             }
@@ -1885,7 +2380,11 @@ impl Lowerer {
                         if let Some(s) = self.arg1(c, d) {
                             match parse_hex(s) {
                                 Some(b) => u.payload = Some(b),
-                                None => d.error(E::General, c.line.loc_of(1), format!("Invalid hex string for UDP payload '{s}'")),
+                                None => d.error(
+                                    E::General,
+                                    c.line.loc_of(1),
+                                    format!("Invalid hex string for UDP payload '{s}'"),
+                                ),
                             }
                         }
                     }
@@ -1915,16 +2414,28 @@ impl Lowerer {
         match &kind {
             CheckerKind::Http(h) | CheckerKind::Ssl(h) => {
                 if h.urls.is_empty() {
-                    d.error(E::General, n.loc(), format!("{} has no url - checker removed", n.kw.name));
+                    d.error(
+                        E::General,
+                        n.loc(),
+                        format!("{} has no url - checker removed", n.kw.name),
+                    );
                     return None;
                 }
             }
             CheckerKind::Misc(m) if m.path.is_none() => {
-                d.error(E::General, n.loc(), "No misc_path set for MISC_CHECK - removing");
+                d.error(
+                    E::General,
+                    n.loc(),
+                    "No misc_path set for MISC_CHECK - removing",
+                );
                 return None;
             }
             CheckerKind::File(f) if f.track_file.is_none() => {
-                d.error(E::General, n.loc(), "FILE_CHECK has no track_file - removing");
+                d.error(
+                    E::General,
+                    n.loc(),
+                    "FILE_CHECK has no track_file - removing",
+                );
                 return None;
             }
             _ => {}
@@ -1943,8 +2454,13 @@ impl Lowerer {
             delay_loop,
             connect_timeout: pick(|t| t.connect_timeout).unwrap_or(Micros::secs(5)),
             retry: o.iter().find_map(|t| t.retry).unwrap_or(default_retry),
-            delay_before_retry: pick(|t| t.delay_before_retry)
-                .unwrap_or(if matches!(kind, CheckerKind::Dns(_)) { delay_loop } else { default_dbr }),
+            delay_before_retry: pick(|t| t.delay_before_retry).unwrap_or(
+                if matches!(kind, CheckerKind::Dns(_)) {
+                    delay_loop
+                } else {
+                    default_dbr
+                },
+            ),
             warmup: pick(|t| t.warmup),
         };
         ck.kind = kind;
@@ -1952,14 +2468,21 @@ impl Lowerer {
     }
 
     fn url(&mut self, n: &Node, d: &mut Diagnostics) -> Url {
-        let mut u = Url { loc: n.loc(), ..Url::default() };
+        let mut u = Url {
+            loc: n.loc(),
+            ..Url::default()
+        };
         for c in &n.children {
             match c.kw.name {
                 "path" => u.path = self.string(c, d),
                 "digest" => {
                     if let Some(s) = self.arg1(c, d) {
                         if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            d.error(E::General, c.line.loc_of(1), format!("digest '{s}' is not an MD5 hex digest"));
+                            d.error(
+                                E::General,
+                                c.line.loc_of(1),
+                                format!("digest '{s}' is not an MD5 hex digest"),
+                            );
                         }
                         u.digest = Some(s.to_ascii_lowercase());
                     }
@@ -1968,7 +2491,11 @@ impl Lowerer {
                     for (i, s) in c.args().iter().enumerate() {
                         match parse_status_range(s) {
                             Some(r) => u.status_codes.push(r),
-                            None => d.error(E::General, c.line.loc_of(i + 1), format!("Invalid HTTP_GET status code range '{s}'")),
+                            None => d.error(
+                                E::General,
+                                c.line.loc_of(i + 1),
+                                format!("Invalid HTTP_GET status code range '{s}'"),
+                            ),
                         }
                     }
                 }
@@ -2000,19 +2527,30 @@ fn route(l: &Line) -> Route {
                 dev = w.get(i + 1).cloned();
                 i += 2;
             }
-            "src" | "via" | "gw" | "or" | "table" | "metric" | "scope" | "proto" | "realms" | "mtu" | "advmss"
-            | "nexthop" | "weight" | "onlink" | "type" | "preference" => {
-                i += if matches!(w[i].as_str(), "nexthop" | "onlink") { 1 } else { 2 };
+            "src" | "via" | "gw" | "or" | "table" | "metric" | "scope" | "proto" | "realms"
+            | "mtu" | "advmss" | "nexthop" | "weight" | "onlink" | "type" | "preference" => {
+                i += if matches!(w[i].as_str(), "nexthop" | "onlink") {
+                    1
+                } else {
+                    2
+                };
             }
             "to" | "blackhole" | "unreachable" | "prohibit" | "throw" => i += 1,
-            s if dest.is_none() && (s.contains('/') || s.parse::<IpAddr>().is_ok() || s == "default") => {
+            s if dest.is_none()
+                && (s.contains('/') || s.parse::<IpAddr>().is_ok() || s == "default") =>
+            {
                 dest = Some(s.to_string());
                 i += 1;
             }
             _ => i += 1,
         }
     }
-    Route { words: w, dest, dev, loc: l.loc }
+    Route {
+        words: w,
+        dest,
+        dev,
+        loc: l.loc,
+    }
 }
 
 /// `a.b.c.d`, `a.b.c.d-e` (last octet range), IPv6 `x::y-z` (last hextet), or `addr/nn`.
@@ -2022,12 +2560,20 @@ fn parse_range(s: &str) -> Option<(IpAddr, IpAddr)> {
         let bits: u32 = p.parse().ok()?;
         return match addr {
             IpAddr::V4(v) if bits <= 32 => {
-                let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
                 let base = u32::from(v) & mask;
                 Some((IpAddr::V4(base.into()), IpAddr::V4((base | !mask).into())))
             }
             IpAddr::V6(v) if bits <= 128 => {
-                let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
                 let base = u128::from(v) & mask;
                 Some((IpAddr::V6(base.into()), IpAddr::V6((base | !mask).into())))
             }
@@ -2071,7 +2617,10 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -2090,7 +2639,10 @@ mod tests {
 
     #[test]
     fn commands_split_like_a_shell() {
-        assert_eq!(split_command(r#" "/bin/sh -c 'exit 0'" root"#).unwrap(), ["/bin/sh -c 'exit 0'", "root"]);
+        assert_eq!(
+            split_command(r#" "/bin/sh -c 'exit 0'" root"#).unwrap(),
+            ["/bin/sh -c 'exit 0'", "root"]
+        );
         assert_eq!(split_command(r"/a\ b c").unwrap(), ["/a b", "c"]);
         assert!(split_command("'open").is_err());
     }
@@ -2099,9 +2651,15 @@ mod tests {
     fn ranges() {
         assert_eq!(
             parse_range("198.51.100.1-10"),
-            Some(("198.51.100.1".parse().unwrap(), "198.51.100.10".parse().unwrap()))
+            Some((
+                "198.51.100.1".parse().unwrap(),
+                "198.51.100.10".parse().unwrap()
+            ))
         );
-        assert_eq!(parse_range("198.51.100.0/30").map(|r| r.1), Some("198.51.100.3".parse().unwrap()));
+        assert_eq!(
+            parse_range("198.51.100.0/30").map(|r| r.1),
+            Some("198.51.100.3".parse().unwrap())
+        );
         assert!(parse_range("198.51.100.9-1").is_none());
         assert_eq!(parse_status_range("200-299"), Some((200, 299)));
         assert_eq!(parse_status_range("99"), None);

@@ -34,7 +34,12 @@ pub struct LoadOptions {
 
 impl LoadOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        LoadOptions { path: path.into(), config_id: None, all_config: false, check_interfaces: true }
+        LoadOptions {
+            path: path.into(),
+            config_id: None,
+            all_config: false,
+            check_interfaces: true,
+        }
     }
 }
 
@@ -62,5 +67,8 @@ pub fn load(opts: &LoadOptions) -> Loaded {
         lower::lower(&mut reader)
     };
     validate::validate(&mut config, opts, &mut diags);
-    Loaded { config, diagnostics: diags }
+    Loaded {
+        config,
+        diagnostics: diags,
+    }
 }

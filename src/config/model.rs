@@ -22,7 +22,11 @@ impl Micros {
 impl std::fmt::Display for Micros {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (s, us) = (self.0 / 1_000_000, self.0 % 1_000_000);
-        if us == 0 { write!(f, "{s}s") } else { write!(f, "{}s", format!("{s}.{us:06}").trim_end_matches('0')) }
+        if us == 0 {
+            write!(f, "{s}s")
+        } else {
+            write!(f, "{}s", format!("{s}.{us:06}").trim_end_matches('0'))
+        }
     }
 }
 
@@ -281,9 +285,17 @@ pub struct Notify {
 
 impl Notify {
     pub fn all(&self) -> impl Iterator<Item = &Command> {
-        [&self.master, &self.backup, &self.fault, &self.stop, &self.deleted, &self.generic, &self.master_rx_lower_pri]
-            .into_iter()
-            .flatten()
+        [
+            &self.master,
+            &self.backup,
+            &self.fault,
+            &self.stop,
+            &self.deleted,
+            &self.generic,
+            &self.master_rx_lower_pri,
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -525,7 +537,11 @@ pub enum Forwarding {
     #[default]
     Nat,
     Dr,
-    Tun { kind: Option<String>, port: Option<u16>, csum: Option<String> },
+    Tun {
+        kind: Option<String>,
+        port: Option<u16>,
+        csum: Option<String>,
+    },
 }
 
 /// How a virtual server is addressed.
@@ -539,8 +555,15 @@ pub enum VsAddress {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VsGroupEntry {
     /// `IP [PORT]` or a range `a.b.c.d-e` (last octet / hextet range) or `/nn`.
-    Range { first: IpAddr, last: IpAddr, port: u16 },
-    Fwmark { mark: u32, family: Family },
+    Range {
+        first: IpAddr,
+        last: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+        family: Family,
+    },
 }
 
 #[derive(Debug, Clone)]

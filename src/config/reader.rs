@@ -17,9 +17,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::diag::{Diagnostics, ErrorClass, Loc};
-use super::syntax::{tokenize, Token};
 use super::LoadOptions;
+use super::diag::{Diagnostics, ErrorClass, Loc};
+use super::syntax::{Token, tokenize};
 
 /// One logical line as keepalived's `read_line()` hands it on: a brace alone, or the words
 /// between braces.
@@ -52,7 +52,10 @@ impl Line {
     /// The location of word `i` (or of the line if there is no such word).
     pub fn loc_of(&self, i: usize) -> Loc {
         match self.words.get(i) {
-            Some(w) => Loc { col: w.col, ..self.loc },
+            Some(w) => Loc {
+                col: w.col,
+                ..self.loc
+            },
             None => self.loc,
         }
     }
@@ -110,6 +113,8 @@ pub struct Reader<'d> {
     collecting: Option<String>,
     /// Splits of one physical line so far (guards runaway expansion).
     expansions: usize,
+    /// Lines produced by ~SEQ/~LST for the current physical line.
+    repeat_lines: u64,
     random_state: u64,
 }
 
@@ -138,7 +143,11 @@ impl<'d> Reader<'d> {
         let mut r = Reader {
             diags,
             config_id: opts.config_id.clone().unwrap_or_else(default_config_id),
-            include_check: if opts.all_config { inc::R | inc::M | inc::W | inc::B } else { 0 },
+            include_check: if opts.all_config {
+                inc::R | inc::M | inc::W | inc::B
+            } else {
+                0
+            },
             files: Vec::new(),
             defs: HashMap::new(),
             ready: VecDeque::new(),
@@ -146,6 +155,7 @@ impl<'d> Reader<'d> {
             repeats: Vec::new(),
             collecting: None,
             expansions: 0,
+            repeat_lines: 0,
             random_state: 0x9e37_79b9_7f4a_7c15,
         };
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -179,6 +189,7 @@ impl<'d> Reader<'d> {
             }
             let (text, loc) = self.next_physical()?;
             self.expansions = 0;
+            self.repeat_lines = 0;
             self.process_physical(text, loc);
         }
     }
@@ -197,15 +208,20 @@ impl<'d> Reader<'d> {
     fn include(&mut self, pattern: &str, kind: u8, dir: &Path, at: Option<Loc>) {
         let loc = at.unwrap_or_default();
         if self.files.len() >= MAX_INCLUDE_DEPTH {
+            // keepalived runs out of file descriptors here and skips the file ("open problem").
             self.report(
-                ErrorClass::General,
+                ErrorClass::Logged,
                 loc,
                 format!("include '{pattern}' nested more than {MAX_INCLUDE_DEPTH} deep (an include loop?) - not read"),
             );
             return;
         }
         let strict = self.include_check | kind;
-        let full = if Path::new(pattern).is_absolute() { PathBuf::from(pattern) } else { dir.join(pattern) };
+        let full = if Path::new(pattern).is_absolute() {
+            PathBuf::from(pattern)
+        } else {
+            dir.join(pattern)
+        };
         let full_s = full.to_string_lossy().into_owned();
         let mut paths = Vec::new();
         let mut any_missing = false;
@@ -219,7 +235,11 @@ impl<'d> Reader<'d> {
                         paths.extend(v);
                     }
                     Err(e) => {
-                        self.report(ErrorClass::Logged, loc, format!("bad include pattern '{pattern}': {e}"));
+                        self.report(
+                            ErrorClass::Logged,
+                            loc,
+                            format!("bad include pattern '{pattern}': {e}"),
+                        );
                     }
                 }
             } else if Path::new(&alt).exists() {
@@ -236,24 +256,50 @@ impl<'d> Reader<'d> {
             } else {
                 (inc::M, format!("Config files missing '{pattern}'."))
             };
-            let class = if strict & bit != 0 { ErrorClass::FileNotFound } else { ErrorClass::Logged };
+            let class = if strict & bit != 0 {
+                ErrorClass::FileNotFound
+            } else {
+                ErrorClass::Logged
+            };
+            if class == ErrorClass::FileNotFound && at.is_some() {
+                self.diags.config_file_error = true;
+            }
             self.report(class, loc, msg);
             return;
         }
         if any_missing {
-            let class = if strict & inc::B != 0 { ErrorClass::FileNotFound } else { ErrorClass::Logged };
-            self.report(class, loc, format!("Some config files missing: \"{pattern}\"."));
+            let class = if strict & inc::B != 0 {
+                ErrorClass::FileNotFound
+            } else {
+                ErrorClass::Logged
+            };
+            self.report(
+                class,
+                loc,
+                format!("Some config files missing: \"{pattern}\"."),
+            );
             if strict & inc::B != 0 {
                 return;
             }
         }
         // Files are pushed in reverse so the first match is read first.
         for p in paths.into_iter().rev() {
-            let class = if strict & inc::R != 0 { ErrorClass::FileNotFound } else { ErrorClass::Logged };
+            let class = if strict & inc::R != 0 {
+                ErrorClass::FileNotFound
+            } else {
+                ErrorClass::Logged
+            };
             let meta = match std::fs::metadata(&p) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.report(class, loc, format!("Configuration file '{}' open problem ({e}) - skipping", p.display()));
+                    self.report(
+                        class,
+                        loc,
+                        format!(
+                            "Configuration file '{}' open problem ({e}) - skipping",
+                            p.display()
+                        ),
+                    );
                     continue;
                 }
             };
@@ -262,24 +308,50 @@ impl<'d> Reader<'d> {
                 self.report(
                     class,
                     loc,
-                    format!("Configuration file '{}' is not a regular non-executable file - skipping", p.display()),
+                    format!(
+                        "Configuration file '{}' is not a regular non-executable file - skipping",
+                        p.display()
+                    ),
                 );
                 continue;
             }
             if meta.len() > MAX_FILE_SIZE {
-                self.report(ErrorClass::Fatal, loc, format!("Configuration file '{}' is larger than 512 MiB", p.display()));
+                self.report(
+                    ErrorClass::Fatal,
+                    loc,
+                    format!(
+                        "Configuration file '{}' is larger than 512 MiB",
+                        p.display()
+                    ),
+                );
                 continue;
             }
             let text: Arc<[u8]> = match std::fs::read(&p) {
                 Ok(b) => b.into(),
                 Err(e) => {
-                    self.report(class, loc, format!("Configuration file '{}' open problem ({e}) - skipping", p.display()));
+                    self.report(
+                        class,
+                        loc,
+                        format!(
+                            "Configuration file '{}' open problem ({e}) - skipping",
+                            p.display()
+                        ),
+                    );
                     continue;
                 }
             };
             let file = self.diags.add_file(&p.to_string_lossy());
-            let dir = p.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
-            self.files.push(OpenFile { text, pos: 0, line_no: 0, file, dir });
+            let dir = p
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| dir.to_path_buf());
+            self.files.push(OpenFile {
+                text,
+                pos: 0,
+                line_no: 0,
+                file,
+                dir,
+            });
         }
     }
 
@@ -301,9 +373,17 @@ impl<'d> Reader<'d> {
             while let [head @ .., b'\r'] = bytes {
                 bytes = head;
             }
-            let loc = Loc { file: f.file, line: f.line_no, col: 1 };
+            let loc = Loc {
+                file: f.file,
+                line: f.line_no,
+                col: 1,
+            };
             if bytes.len() > MAX_LINE_LEN {
-                self.report(ErrorClass::General, loc, format!("line longer than {MAX_LINE_LEN} bytes - ignored"));
+                self.report(
+                    ErrorClass::General,
+                    loc,
+                    format!("line longer than {MAX_LINE_LEN} bytes - ignored"),
+                );
                 continue;
             }
             let text = match std::str::from_utf8(bytes) {
@@ -320,7 +400,11 @@ impl<'d> Reader<'d> {
             if text.contains('\0') {
                 // keepalived reads lines with fgets(): the text ends at a NUL byte.
                 let cut = text.split('\0').next().unwrap_or("").to_string();
-                self.report(ErrorClass::Logged, loc, "NUL byte in line: the rest of the line is ignored".to_string());
+                self.report(
+                    ErrorClass::Logged,
+                    loc,
+                    "NUL byte in line: the rest of the line is ignored".to_string(),
+                );
                 return Some((cut, loc));
             }
             return Some((text, loc));
@@ -338,7 +422,14 @@ impl<'d> Reader<'d> {
         }
         let (body, lead, cont) = decomment(&text);
         if let Some(q) = body.unterminated_quote {
-            self.report(ErrorClass::General, Loc { col: (lead + q + 1) as u32, ..loc }, format!("Unterminated quote '{}'", body.text));
+            self.report(
+                ErrorClass::General,
+                Loc {
+                    col: (lead + q + 1) as u32,
+                    ..loc
+                },
+                format!("Unterminated quote '{}'", body.text),
+            );
         }
         if let Some(name) = self.collecting.take() {
             // A continuation line of a multi-line definition.
@@ -376,7 +467,11 @@ impl<'d> Reader<'d> {
         self.expansions += 1;
         if self.expansions > MAX_EXPANSIONS_PER_LINE * 10 {
             if self.expansions == MAX_EXPANSIONS_PER_LINE * 10 + 1 {
-                self.report(ErrorClass::General, loc, "macro expansion of this line does not end - stopped".into());
+                self.report(
+                    ErrorClass::General,
+                    loc,
+                    "macro expansion of this line does not end - stopped".into(),
+                );
             }
             return;
         }
@@ -384,7 +479,11 @@ impl<'d> Reader<'d> {
         loop {
             rounds += 1;
             if rounds > MAX_EXPANSIONS_PER_LINE {
-                self.report(ErrorClass::General, loc, "recursive $definition - expansion stopped".into());
+                self.report(
+                    ErrorClass::General,
+                    loc,
+                    "recursive $definition - expansion stopped".into(),
+                );
                 return;
             }
             // 2. conditionals
@@ -393,7 +492,9 @@ impl<'d> Reader<'d> {
                     Some(r) => (true, r),
                     None => (false, rest),
                 };
-                let Some(sp) = rest.find([' ', '\t']) else { return };
+                let Some(sp) = rest.find([' ', '\t']) else {
+                    return;
+                };
                 let id = &rest[..sp];
                 if (id == self.config_id) == neg {
                     return;
@@ -409,7 +510,13 @@ impl<'d> Reader<'d> {
                         Some(v) => (v.trim_end().to_string(), true),
                         None => (value.to_string(), false),
                     };
-                    self.defs.insert(name.to_string(), Definition { value, multiline: false });
+                    self.defs.insert(
+                        name.to_string(),
+                        Definition {
+                            value,
+                            multiline: false,
+                        },
+                    );
                     if multi {
                         self.collecting = Some(name.to_string());
                     }
@@ -418,7 +525,11 @@ impl<'d> Reader<'d> {
             }
             // 4. ~SEQ / ~LST
             if text.starts_with("~SEQ") || text.starts_with("~LST") {
-                let r = if text.starts_with("~SEQ") { self.parse_seq(&text, loc) } else { self.parse_lst(&text, loc) };
+                let r = if text.starts_with("~SEQ") {
+                    self.parse_seq(&text, loc)
+                } else {
+                    self.parse_lst(&text, loc)
+                };
                 if let Some(mut rep) = r {
                     rep.col = col;
                     self.repeats.push(rep);
@@ -455,7 +566,11 @@ impl<'d> Reader<'d> {
         }
         // 6. include
         if let Some((kind, pattern)) = parse_include(&text) {
-            let dir = self.files.last().map(|f| f.dir.clone()).unwrap_or_else(|| PathBuf::from("/"));
+            let dir = self
+                .files
+                .last()
+                .map(|f| f.dir.clone())
+                .unwrap_or_else(|| PathBuf::from("/"));
             self.include(pattern.trim(), kind, &dir, Some(loc));
             return;
         }
@@ -475,10 +590,24 @@ impl<'d> Reader<'d> {
             match tok {
                 Token::Open | Token::Close => {
                     if !cur.is_empty() {
-                        lines.push((std::mem::take(&mut cur), cur_start, seg_start.unwrap_or(0), off));
+                        lines.push((
+                            std::mem::take(&mut cur),
+                            cur_start,
+                            seg_start.unwrap_or(0),
+                            off,
+                        ));
                     }
                     let t = if tok == Token::Open { "{" } else { "}" };
-                    lines.push((vec![Word { text: t.into(), col: mk(off), quoted: false }], off, off, off + 1));
+                    lines.push((
+                        vec![Word {
+                            text: t.into(),
+                            col: mk(off),
+                            quoted: false,
+                        }],
+                        off,
+                        off,
+                        off + 1,
+                    ));
                     seg_start = None;
                 }
                 Token::Word { text: w, quoted } => {
@@ -486,13 +615,20 @@ impl<'d> Reader<'d> {
                         cur_start = off;
                         seg_start = Some(off);
                     }
-                    cur.push(Word { text: w.to_string(), col: mk(off), quoted });
+                    cur.push(Word {
+                        text: w.to_string(),
+                        col: mk(off),
+                        quoted,
+                    });
                     last_end = off + w.len() + if quoted { 2 } else { 0 };
                 }
                 Token::Unterminated(w) => {
                     self.report(
                         ErrorClass::UnmatchedQuote,
-                        Loc { col: mk(off), ..loc },
+                        Loc {
+                            col: mk(off),
+                            ..loc
+                        },
                         format!("Unmatched quote: '{}'", text.trim()),
                     );
                     if cur.is_empty() {
@@ -507,12 +643,27 @@ impl<'d> Reader<'d> {
             }
         }
         if !cur.is_empty() {
-            lines.push((cur, cur_start, seg_start.unwrap_or(0), last_end.max(cur_start)));
+            lines.push((
+                cur,
+                cur_start,
+                seg_start.unwrap_or(0),
+                last_end.max(cur_start),
+            ));
         }
         for (words, start, _, end) in lines {
-            let raw = text.get(start..end.min(text.len())).unwrap_or("").to_string();
-            let line_loc = Loc { col: mk(start), ..loc };
-            self.ready.push_back(Line { words, loc: line_loc, raw });
+            let raw = text
+                .get(start..end.min(text.len()))
+                .unwrap_or("")
+                .to_string();
+            let line_loc = Loc {
+                col: mk(start),
+                ..loc
+            };
+            self.ready.push_back(Line {
+                words,
+                loc: line_loc,
+                raw,
+            });
         }
     }
 
@@ -563,7 +714,9 @@ impl<'d> Reader<'d> {
         if !(first.is_ascii_alphabetic() || first == '_') {
             return None;
         }
-        let name_len = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
+        let name_len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len());
         let name = &body[..name_len];
         let mut after = &body[name_len..];
         let mut params: Vec<&str> = Vec::new();
@@ -571,7 +724,10 @@ impl<'d> Reader<'d> {
             // ${NAME [digits...]}
             let close = after.find('}')?;
             let inner = &after[..close];
-            if !inner.chars().all(|c| c == ' ' || c.is_ascii_digit() || (name == "_ENV" && c != '}')) {
+            if !inner
+                .chars()
+                .all(|c| c == ' ' || c.is_ascii_digit() || (name == "_ENV" && c != '}'))
+            {
                 return None;
             }
             params = inner.split_whitespace().collect();
@@ -582,19 +738,28 @@ impl<'d> Reader<'d> {
         let consumed = s.len() - after.len();
         let whole_line = after.trim().is_empty();
         let value = match name {
-            "_PWD" if !self.defs.contains_key(name) => {
-                self.files.last().map(|f| f.dir.to_string_lossy().into_owned()).unwrap_or_default()
-            }
+            "_PWD" if !self.defs.contains_key(name) => self
+                .files
+                .last()
+                .map(|f| f.dir.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             "_INSTANCE" if !self.defs.contains_key(name) => String::new(),
             "_HASH" if !self.defs.contains_key(name) => "#".into(),
             "_BANG" if !self.defs.contains_key(name) => "!".into(),
-            "_ENV" if !self.defs.contains_key(name) => {
-                params.first().and_then(|v| std::env::var(v).ok()).unwrap_or_default()
-            }
+            "_ENV" if !self.defs.contains_key(name) => params
+                .first()
+                .and_then(|v| std::env::var(v).ok())
+                .unwrap_or_default(),
             "_RANDOM" if !self.defs.contains_key(name) => {
                 let min: u64 = params.first().and_then(|p| p.parse().ok()).unwrap_or(0);
-                let max: u64 = params.get(1).and_then(|p| p.parse().ok()).unwrap_or(u64::from(u32::MAX >> 1));
-                self.random_state = self.random_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let max: u64 = params
+                    .get(1)
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(u64::from(u32::MAX >> 1));
+                self.random_state = self
+                    .random_state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let span = max.saturating_sub(min).saturating_add(1);
                 (min + (self.random_state >> 33) % span.max(1)).to_string()
             }
@@ -628,13 +793,19 @@ impl<'d> Reader<'d> {
             p = &p[1..];
         }
         let p = p.trim_start();
-        let Some(p) = p.strip_prefix('(') else { return bad(self, "Invalid ~SEQ specification") };
-        let Some(close) = p.find(')') else { return bad(self, "Invalid ~SEQ definition") };
+        let Some(p) = p.strip_prefix('(') else {
+            return bad(self, "Invalid ~SEQ specification");
+        };
+        let Some(close) = p.find(')') else {
+            return bad(self, "Invalid ~SEQ definition");
+        };
         let inner = &p[..close];
         let rest = p[close + 1..].trim_start().to_string();
         let mut parts = inner.splitn(2, ',');
         let var = parts.next().unwrap_or("").trim();
-        let Some(nums) = parts.next() else { return bad(self, "Invalid ~SEQ definition") };
+        let Some(nums) = parts.next() else {
+            return bad(self, "Invalid ~SEQ definition");
+        };
         if var.is_empty() {
             return bad(self, "Invalid ~SEQ definition");
         }
@@ -650,7 +821,11 @@ impl<'d> Reader<'d> {
             }
         }
         let (start, step, end) = match vals[..] {
-            [end] => (if end < 0 { -1 } else { 1 }, if end < 1 { -1 } else { 1 }, end),
+            [end] => (
+                if end < 0 { -1 } else { 1 },
+                if end < 1 { -1 } else { 1 },
+                end,
+            ),
             [start, end] => (start, if start <= end { 1 } else { -1 }, end),
             [start, step, end] => {
                 if step == 0 || (start < end && step < 0) || (start > end && step > 0) {
@@ -665,7 +840,10 @@ impl<'d> Reader<'d> {
         }
         let count = (end.saturating_sub(start) / step).saturating_add(1);
         if count > MAX_SEQ_ITEMS {
-            return bad(self, &format!("~SEQ would produce {count} lines (more than {MAX_SEQ_ITEMS}) - ignored"));
+            return bad(
+                self,
+                &format!("~SEQ would produce {count} lines (more than {MAX_SEQ_ITEMS}) - ignored"),
+            );
         }
         let mut values = VecDeque::new();
         let mut v = start;
@@ -677,16 +855,28 @@ impl<'d> Reader<'d> {
             }
             v = n;
         }
-        Some(Repeat { vars: vec![var.to_string()], values, text: rest, loc, col: 0 })
+        Some(Repeat {
+            vars: vec![var.to_string()],
+            values,
+            text: rest,
+            loc,
+            col: 0,
+        })
     }
 
     fn parse_lst(&mut self, text: &str, loc: Loc) -> Option<Repeat> {
         let bad = |r: &mut Self| {
-            r.report(ErrorClass::General, loc, format!("Invalid ~LST specification '{text}'"));
+            r.report(
+                ErrorClass::General,
+                loc,
+                format!("Invalid ~LST specification '{text}'"),
+            );
             None
         };
         let p = text[4..].trim_start();
-        let Some(p) = p.strip_prefix('(') else { return bad(self) };
+        let Some(p) = p.strip_prefix('(') else {
+            return bad(self);
+        };
         // Find the closing ')' of the ~LST(...) at depth 0 of {}.
         let mut depth = 0i32;
         let mut close = None;
@@ -705,33 +895,64 @@ impl<'d> Reader<'d> {
         let inner = &p[..close];
         let rest = p[close + 1..].trim_start().to_string();
         let groups = split_groups(inner);
-        let Some((vars, sets)) = groups.split_first() else { return bad(self) };
+        let Some((vars, sets)) = groups.split_first() else {
+            return bad(self);
+        };
         if vars.is_empty() || vars.iter().any(|v| v.is_empty()) || sets.is_empty() {
             return bad(self);
         }
         let mut values = VecDeque::new();
         for s in sets {
             if s.len() > vars.len() {
-                self.report(ErrorClass::General, loc, format!("~LST specification has too many values '{text}'"));
+                self.report(
+                    ErrorClass::General,
+                    loc,
+                    format!("~LST specification has too many values '{text}'"),
+                );
                 return None;
             }
             let mut s = s.clone();
             s.resize(vars.len(), String::new());
             values.push_back(s);
         }
-        Some(Repeat { vars: vars.clone(), values, text: rest, loc, col: 0 })
+        Some(Repeat {
+            vars: vars.clone(),
+            values,
+            text: rest,
+            loc,
+            col: 0,
+        })
     }
 
     /// Emit the next repetition of the innermost `~SEQ`/`~LST`, if any.
     fn next_repeat(&mut self) -> bool {
-        let Some(r) = self.repeats.last_mut() else { return false };
+        let Some(r) = self.repeats.last_mut() else {
+            return false;
+        };
         let Some(vals) = r.values.pop_front() else {
             self.repeats.pop();
             return true;
         };
         let (text, loc, col) = (r.text.clone(), r.loc, r.col);
         for (var, val) in r.vars.clone().into_iter().zip(vals) {
-            self.defs.insert(var, Definition { value: val, multiline: false });
+            self.defs.insert(
+                var,
+                Definition {
+                    value: val,
+                    multiline: false,
+                },
+            );
+        }
+        // Nested ~SEQ multiply: bound the lines one physical line may produce.
+        self.repeat_lines += 1;
+        if self.repeat_lines > MAX_SEQ_ITEMS as u64 {
+            self.report(
+                ErrorClass::General,
+                loc,
+                format!("~SEQ/~LST on this line would produce more than {MAX_SEQ_ITEMS} lines - the rest is ignored"),
+            );
+            self.repeats.clear();
+            return true;
         }
         self.expansions = 0;
         self.process(text, loc, col);
@@ -814,7 +1035,21 @@ fn decomment(line: &str) -> (Decommented, usize, bool) {
                 i += 2;
                 continue;
             }
-            b'#' | b'!' if !quote => break,
+            b'#' | b'!' if !quote => {
+                // keepalived keeps scanning the comment for a final continuation '\'.
+                let mut j = i;
+                while j < b.len() {
+                    if b[j] == b'\\' {
+                        if j + 1 >= b.len() {
+                            cont = true;
+                        }
+                        j += 2;
+                    } else {
+                        j += 1;
+                    }
+                }
+                break;
+            }
             c => out.push(c),
         }
         i += 1;
@@ -824,7 +1059,14 @@ fn decomment(line: &str) -> (Decommented, usize, bool) {
     }
     // Only ASCII bytes were removed or kept as whole, so the result is valid UTF-8.
     let text = String::from_utf8(out).unwrap_or_default();
-    (Decommented { text, unterminated_quote: if quote { quote_at } else { None } }, lead, cont)
+    (
+        Decommented {
+            text,
+            unterminated_quote: if quote { quote_at } else { None },
+        },
+        lead,
+        cont,
+    )
 }
 
 /// `$NAME=value` (blanks allowed before `=`).
@@ -834,7 +1076,9 @@ fn parse_definition(text: &str) -> Option<(&str, &str)> {
     if !(first.is_ascii_alphabetic() || first == '_') {
         return None;
     }
-    let name_len = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
+    let name_len = body
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(body.len());
     let name = &body[..name_len];
     let rest = body[name_len..].trim_start_matches([' ', '\t']);
     let value = rest.strip_prefix('=')?;
@@ -858,7 +1102,11 @@ fn parse_include(text: &str) -> Option<(u8, &str)> {
         _ => return None,
     };
     let after = chars.as_str();
-    if after.starts_with([' ', '\t']) { Some((kind, after.trim_start())) } else { None }
+    if after.starts_with([' ', '\t']) {
+        Some((kind, after.trim_start()))
+    } else {
+        None
+    }
 }
 
 /// Shell brace expansion (`a{b,c}d` → `abd`, `acd`), as glob(3) with GLOB_BRACE; `\{` is literal.
@@ -923,11 +1171,17 @@ mod tests {
     fn lines_of(text: &str, id: &str) -> (Vec<Vec<String>>, Diagnostics) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k.conf");
-        std::fs::File::create(&p).unwrap().write_all(text.as_bytes()).unwrap();
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         let mut opts = LoadOptions::new(&p);
         opts.config_id = Some(id.to_string());
         let mut d = Diagnostics::default();
-        let v = read_all(&opts, &mut d).into_iter().map(|l| l.words.into_iter().map(|w| w.text).collect()).collect();
+        let v = read_all(&opts, &mut d)
+            .into_iter()
+            .map(|l| l.words.into_iter().map(|w| w.text).collect())
+            .collect();
         (v, d)
     }
 
@@ -937,14 +1191,23 @@ mod tests {
 
     #[test]
     fn comments_and_braces() {
-        let (v, _) = lines_of("vrrp_instance X { # c\n  state MASTER ! x\n a \\# b\n}\n", "h");
-        assert_eq!(flat(&v), ["vrrp_instance X", "{", "state MASTER", "a # b", "}"]);
+        let (v, _) = lines_of(
+            "vrrp_instance X { # c\n  state MASTER ! x\n a \\# b\n}\n",
+            "h",
+        );
+        assert_eq!(
+            flat(&v),
+            ["vrrp_instance X", "{", "state MASTER", "a # b", "}"]
+        );
     }
 
     #[test]
     fn one_line_block_is_split_like_keepalived() {
         let (v, _) = lines_of("authentication { auth_type PASS auth_pass x }\n", "h");
-        assert_eq!(flat(&v), ["authentication", "{", "auth_type PASS auth_pass x", "}"]);
+        assert_eq!(
+            flat(&v),
+            ["authentication", "{", "auth_type PASS auth_pass x", "}"]
+        );
     }
 
     #[test]
@@ -955,7 +1218,10 @@ mod tests {
 
     #[test]
     fn definitions_and_substitution() {
-        let (v, _) = lines_of("$IF=eth0\n$P = 100\ninterface $IF\npriority ${P}\nx $UNDEF\n", "h");
+        let (v, _) = lines_of(
+            "$IF=eth0\n$P = 100\ninterface $IF\npriority ${P}\nx $UNDEF\n",
+            "h",
+        );
         assert_eq!(flat(&v), ["interface eth0", "priority 100", "x $UNDEF"]);
     }
 
@@ -967,8 +1233,16 @@ mod tests {
 
     #[test]
     fn seq_and_lst() {
-        let (v, _) = lines_of("~SEQ(i,1,2,5) x $i\n~SEQx(h,9,11) y ${h}\n~LST({a,b},{1,2},{3,4}) ${a}-${b} $a-$b\n", "h");
-        assert_eq!(flat(&v), ["x 1", "x 3", "x 5", "y 9", "y a", "y b", "1-2 $a-2", "3-4 $a-4"]);
+        let (v, _) = lines_of(
+            "~SEQ(i,1,2,5) x $i\n~SEQx(h,9,11) y ${h}\n~LST({a,b},{1,2},{3,4}) ${a}-${b} $a-$b\n",
+            "h",
+        );
+        assert_eq!(
+            flat(&v),
+            [
+                "x 1", "x 3", "x 5", "y 9", "y a", "y b", "1-2 $a-2", "3-4 $a-4"
+            ]
+        );
     }
 
     #[test]
@@ -987,11 +1261,22 @@ mod tests {
     fn include_relative_and_loop_bounded() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/inc.conf"), "inner 1\ninclude inc.conf\n").unwrap();
-        std::fs::write(dir.path().join("main.conf"), "include sub/*.conf\nouter 2\n").unwrap();
+        std::fs::write(
+            dir.path().join("sub/inc.conf"),
+            "inner 1\ninclude inc.conf\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("main.conf"),
+            "include sub/*.conf\nouter 2\n",
+        )
+        .unwrap();
         let mut d = Diagnostics::default();
         let v = read_all(&LoadOptions::new(dir.path().join("main.conf")), &mut d);
-        assert_eq!(v.iter().filter(|l| l.word(0) == Some("inner")).count(), MAX_INCLUDE_DEPTH - 1);
+        assert_eq!(
+            v.iter().filter(|l| l.word(0) == Some("inner")).count(),
+            MAX_INCLUDE_DEPTH - 1
+        );
         assert_eq!(v.last().and_then(|l| l.word(0)), Some("outer"));
         assert!(d.has_errors());
     }

@@ -16,7 +16,10 @@ pub enum Token<'a> {
     Open,
     Close,
     /// A word; `quoted` if it was written in double quotes.
-    Word { text: &'a str, quoted: bool },
+    Word {
+        text: &'a str,
+        quoted: bool,
+    },
     /// A double quote that never closes: the rest of the line.
     Unterminated(&'a str),
 }
@@ -36,7 +39,10 @@ pub fn tokenize(line: &str) -> Vec<(usize, Token<'_>)> {
         let tok = match pair.as_rule() {
             Rule::open => Token::Open,
             Rule::close => Token::Close,
-            Rule::word => Token::Word { text: pair.as_str(), quoted: false },
+            Rule::word => Token::Word {
+                text: pair.as_str(),
+                quoted: false,
+            },
             Rule::quoted => {
                 let text = pair.into_inner().next().map_or("", |p| p.as_str());
                 Token::Word { text, quoted: true }
@@ -67,7 +73,10 @@ mod tests {
 
     #[test]
     fn splits_braces_outside_quotes() {
-        assert_eq!(words("vrrp_instance VI_1 {"), ["vrrp_instance", "VI_1", "{"]);
+        assert_eq!(
+            words("vrrp_instance VI_1 {"),
+            ["vrrp_instance", "VI_1", "{"]
+        );
         assert_eq!(words("a{b}c"), ["a", "{", "b", "}", "c"]);
         assert_eq!(words(r#"script "x { y }" z"#), ["script", "x { y }", "z"]);
     }

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
+use super::LoadOptions;
 use super::diag::{Diagnostics, ErrorClass as E, Loc};
 use super::model::*;
-use super::LoadOptions;
 
 /// Does a network interface with this name exist (in this network namespace)?
 pub fn interface_exists(name: &str) -> bool {
@@ -18,7 +18,9 @@ pub fn interface_exists(name: &str) -> bool {
 }
 
 pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
-    let if_ok = |n: &str| !opts.check_interfaces || c.global.dynamic_interfaces || interface_exists(n);
+    check_default_script_user(c, d);
+    let if_ok =
+        |n: &str| !opts.check_interfaces || c.global.dynamic_interfaces || interface_exists(n);
     let mut nonexistent = false;
 
     // ----- interfaces and references, checked as keepalived's parser does -----
@@ -27,10 +29,20 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
             None => d.error(
                 E::Fatal,
                 a.loc,
-                format!("Static address {} requires either an interface or a broadcast address", a.addr),
+                format!(
+                    "Static address {} requires either an interface or a broadcast address",
+                    a.addr
+                ),
             ),
             Some(dev) if !if_ok(dev) => {
-                d.error(E::General, a.loc, format!("WARNING - interface {dev} for ip address {} doesn't exist", a.addr));
+                d.error(
+                    E::General,
+                    a.loc,
+                    format!(
+                        "WARNING - interface {dev} for ip address {} doesn't exist",
+                        a.addr
+                    ),
+                );
             }
             _ => {}
         }
@@ -44,7 +56,11 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
     for g in &c.garp_groups {
         for i in &g.interfaces {
             if !if_ok(i) {
-                d.error(E::General, g.loc, format!("WARNING - interface {i} specified for garp_group doesn't exist"));
+                d.error(
+                    E::General,
+                    g.loc,
+                    format!("WARNING - interface {i} specified for garp_group doesn't exist"),
+                );
             }
         }
     }
@@ -58,19 +74,34 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
         }
         if let Some((ifname, loc)) = &v.interface {
             if !if_ok(ifname) {
-                d.error(E::General, *loc, format!("WARNING - interface {ifname} for vrrp_instance {name} doesn't exist"));
+                d.error(
+                    E::General,
+                    *loc,
+                    format!("WARNING - interface {ifname} for vrrp_instance {name} doesn't exist"),
+                );
                 nonexistent = true;
             }
         }
         for t in &v.tracking.interfaces {
             if !if_ok(&t.name) {
-                d.error(E::General, t.loc, format!("({name}) tracked interface {} doesn't exist", t.name));
+                d.error(
+                    E::General,
+                    t.loc,
+                    format!("({name}) tracked interface {} doesn't exist", t.name),
+                );
             }
         }
         for a in v.vips.iter().chain(&v.evips) {
             if let Some(dev) = &a.dev {
                 if !if_ok(dev) {
-                    d.error(E::General, a.loc, format!("WARNING - interface {dev} for ip address {} doesn't exist", a.addr));
+                    d.error(
+                        E::General,
+                        a.loc,
+                        format!(
+                            "WARNING - interface {dev} for ip address {} doesn't exist",
+                            a.addr
+                        ),
+                    );
                 }
             }
         }
@@ -80,24 +111,68 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
         for r in &v.virtual_rules {
             check_rule(r, d);
         }
-        check_tracked(&name, "script", &v.tracking.scripts, c.vrrp_scripts.iter().map(|s| s.name.as_str()), d);
-        check_tracked(&name, "file", &v.tracking.files, c.track_files.iter().map(|s| s.name.as_str()), d);
-        check_tracked(&name, "process", &v.tracking.processes, c.track_processes.iter().map(|s| s.name.as_str()), d);
-        check_tracked(&name, "bfd", &v.tracking.bfds, c.bfd_instances.iter().map(|s| s.name.as_str()), d);
+        check_tracked(
+            &name,
+            "script",
+            &v.tracking.scripts,
+            c.vrrp_scripts.iter().map(|s| s.name.as_str()),
+            d,
+        );
+        check_tracked(
+            &name,
+            "file",
+            &v.tracking.files,
+            c.track_files.iter().map(|s| s.name.as_str()),
+            d,
+        );
+        check_tracked(
+            &name,
+            "process",
+            &v.tracking.processes,
+            c.track_processes.iter().map(|s| s.name.as_str()),
+            d,
+        );
+        check_tracked(
+            &name,
+            "bfd",
+            &v.tracking.bfds,
+            c.bfd_instances.iter().map(|s| s.name.as_str()),
+            d,
+        );
     }
     for g in &c.sync_groups {
-        check_tracked(&g.name, "script", &g.tracking.scripts, c.vrrp_scripts.iter().map(|s| s.name.as_str()), d);
-        check_tracked(&g.name, "file", &g.tracking.files, c.track_files.iter().map(|s| s.name.as_str()), d);
+        check_tracked(
+            &g.name,
+            "script",
+            &g.tracking.scripts,
+            c.vrrp_scripts.iter().map(|s| s.name.as_str()),
+            d,
+        );
+        check_tracked(
+            &g.name,
+            "file",
+            &g.tracking.files,
+            c.track_files.iter().map(|s| s.name.as_str()),
+            d,
+        );
         for t in &g.tracking.interfaces {
             if !if_ok(&t.name) {
-                d.error(E::General, t.loc, format!("({}) tracked interface {} doesn't exist", g.name, t.name));
+                d.error(
+                    E::General,
+                    t.loc,
+                    format!("({}) tracked interface {} doesn't exist", g.name, t.name),
+                );
             }
         }
     }
 
     if nonexistent {
         // keepalived stops the VRRP process here: the instance checks below are not reached.
-        d.report(E::BadInterface, None, "Non-existent interface specified in configuration");
+        d.report(
+            E::BadInterface,
+            None,
+            "Non-existent interface specified in configuration",
+        );
     } else {
         complete_instances(c, d);
     }
@@ -106,32 +181,86 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
     check_script_security(c, d);
 }
 
-fn check_tracked<'a>(owner: &str, what: &str, refs: &[Tracked], known: impl Iterator<Item = &'a str> + Clone, d: &mut Diagnostics) {
+/// With `enable_script_security` and no `script_user`, scripts run as `keepalived_script`;
+/// keepalived removes scripts when that user does not exist.
+fn check_default_script_user(c: &mut Config, d: &mut Diagnostics) {
+    if !c.global.enable_script_security || c.global.script_user.is_some() {
+        return;
+    }
+    if nix::unistd::User::from_name("keepalived_script")
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        return;
+    }
+    c.vrrp_scripts.retain(|s| {
+        if s.user.is_some() {
+            return true;
+        }
+        d.error(E::General, s.loc, "Unable to set default user keepalived_script for script (create the user, or set script_user)");
+        d.error(E::General, s.loc, format!("Unable to set default user for vrrp script {} - removing", s.name));
+        false
+    });
+}
+
+fn check_tracked<'a>(
+    owner: &str,
+    what: &str,
+    refs: &[Tracked],
+    known: impl Iterator<Item = &'a str> + Clone,
+    d: &mut Diagnostics,
+) {
     for t in refs {
         if !known.clone().any(|k| k == t.name) {
-            d.error(E::General, t.loc, format!("({owner}) track {what} {} not found, ignoring...", t.name));
+            d.error(
+                E::General,
+                t.loc,
+                format!("({owner}) track {what} {} not found, ignoring...", t.name),
+            );
         }
     }
 }
 
-fn check_route(r: &Route, tracked_by_default: bool, if_ok: &dyn Fn(&str) -> bool, d: &mut Diagnostics) {
+fn check_route(
+    r: &Route,
+    tracked_by_default: bool,
+    if_ok: &dyn Fn(&str) -> bool,
+    d: &mut Diagnostics,
+) {
     let w = &r.words;
     if w.iter().any(|x| x == "gw") {
-        d.error(E::General, r.loc, "\"gw\" for routes is deprecated. Please use \"via\"");
+        d.error(
+            E::General,
+            r.loc,
+            "\"gw\" for routes is deprecated. Please use \"via\"",
+        );
     }
     if w.iter().any(|x| x == "or") {
-        d.error(E::General, r.loc, "\"or\" for routes is deprecated. Please use \"nexthop\"");
+        d.error(
+            E::General,
+            r.loc,
+            "\"or\" for routes is deprecated. Please use \"nexthop\"",
+        );
     }
     if let Some(dev) = &r.dev {
         if !if_ok(dev) {
-            d.error(E::General, r.loc, format!("WARNING - interface {dev} for VROUTE nexthop doesn't exist"));
+            d.error(
+                E::General,
+                r.loc,
+                format!("WARNING - interface {dev} for VROUTE nexthop doesn't exist"),
+            );
         }
     }
     let Some(dest) = &r.dest else {
         d.error(E::General, r.loc, "Route must have a destination");
         return;
     };
-    let tracked = if tracked_by_default { !w.iter().any(|x| x == "no_track") } else { w.iter().any(|x| x == "track") };
+    let tracked = if tracked_by_default {
+        !w.iter().any(|x| x == "no_track")
+    } else {
+        w.iter().any(|x| x == "track")
+    };
     if tracked && r.dev.is_none() {
         let shown = if dest.contains('/') {
             dest.clone()
@@ -140,7 +269,13 @@ fn check_route(r: &Route, tracked_by_default: bool, if_ok: &dyn Fn(&str) -> bool
         } else {
             format!("{dest}/32")
         };
-        d.error(E::General, r.loc, format!("Warning - cannot track route {shown} with no interface specified, not tracking"));
+        d.error(
+            E::General,
+            r.loc,
+            format!(
+                "Warning - cannot track route {shown} with no interface specified, not tracking"
+            ),
+        );
     }
 }
 
@@ -153,15 +288,30 @@ fn check_rule(r: &Rule, d: &mut Diagnostics) {
             "from" | "to" => {
                 let v = w.get(i + 1).map(String::as_str).unwrap_or("");
                 if v != "all" && !valid_prefix(v) {
-                    d.error(E::General, r.loc, format!("VRRP parsed invalid IP {v}. skipping IP..."));
-                    d.error(E::General, r.loc, format!("Invalid rule {} address {v}", w[i]));
+                    d.error(
+                        E::General,
+                        r.loc,
+                        format!("VRRP parsed invalid IP {v}. skipping IP..."),
+                    );
+                    d.error(
+                        E::General,
+                        r.loc,
+                        format!("Invalid rule {} address {v}", w[i]),
+                    );
                 }
                 i += 2;
             }
             "preference" | "priority" | "pref" | "order" => {
                 has_pref = true;
                 if w.get(i + 1).and_then(|p| p.parse::<u32>().ok()).is_none() {
-                    d.error(E::General, r.loc, format!("Invalid rule preference {} specified", w.get(i + 1).map_or("", |s| s)));
+                    d.error(
+                        E::General,
+                        r.loc,
+                        format!(
+                            "Invalid rule preference {} specified",
+                            w.get(i + 1).map_or("", |s| s)
+                        ),
+                    );
                 }
                 i += 2;
             }
@@ -169,14 +319,22 @@ fn check_rule(r: &Rule, d: &mut Diagnostics) {
         }
     }
     if !has_pref {
-        d.error(E::General, r.loc, "Rule has no preference specified. This is probably not what you want.");
+        d.error(
+            E::General,
+            r.loc,
+            "Rule has no preference specified. This is probably not what you want.",
+        );
     }
 }
 
 fn valid_prefix(s: &str) -> bool {
     let (a, p) = s.split_once('/').unwrap_or((s, ""));
-    let Ok(addr) = a.parse::<IpAddr>() else { return false };
-    p.is_empty() || p.parse::<u8>().is_ok_and(|p| p <= if addr.is_ipv4() { 32 } else { 128 })
+    let Ok(addr) = a.parse::<IpAddr>() else {
+        return false;
+    };
+    p.is_empty()
+        || p.parse::<u8>()
+            .is_ok_and(|p| p <= if addr.is_ipv4() { 32 } else { 128 })
 }
 
 /// keepalived's `vrrp_complete_instance()` and sync-group completion.
@@ -196,7 +354,14 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
                 member_of.insert(m.clone(), sg.name.clone());
                 found += 1;
             } else {
-                d.error(E::General, *loc, format!("Virtual router {m} specified in sync group {} doesn't exist - ignoring", sg.name));
+                d.error(
+                    E::General,
+                    *loc,
+                    format!(
+                        "Virtual router {m} specified in sync group {} doesn't exist - ignoring",
+                        sg.name
+                    ),
+                );
             }
         }
         if found == 0 {
@@ -205,12 +370,20 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             d.error(E::General, sg.loc, format!("Sync group {} has only 1 virtual router(s) - this probably isn't what you want", sg.name));
         }
     }
-    let sg_weight: HashMap<&str, bool> = c.sync_groups.iter().map(|s| (s.name.as_str(), s.sync_group_tracking_weight)).collect();
+    let sg_weight: HashMap<&str, bool> = c
+        .sync_groups
+        .iter()
+        .map(|s| (s.name.as_str(), s.sync_group_tracking_weight))
+        .collect();
 
     for v in &mut c.instances {
         let n = v.name.clone();
         if v.vrid.is_none() {
-            d.error(E::General, v.loc, format!("({n}) the virtual router id must be set"));
+            d.error(
+                E::General,
+                v.loc,
+                format!("({n}) the virtual router id must be set"),
+            );
             continue;
         }
         let unicast = !v.unicast_peers.is_empty();
@@ -221,34 +394,66 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
         let strict = v.strict_mode.unwrap_or(g.vrrp_strict);
         if v.family == Family::Inet6 {
             if v.version == Some(2) {
-                d.error(E::General, v.loc, format!("({n}) cannot use IPv6 with VRRP version 2; setting version 3"));
+                d.error(
+                    E::General,
+                    v.loc,
+                    format!("({n}) cannot use IPv6 with VRRP version 2; setting version 3"),
+                );
             }
             v.version = Some(3);
         }
         let version = *v.version.get_or_insert(g.vrrp_version);
         if v.vips.is_empty() && !v.no_virtual_ipaddress {
             if strict {
-                d.error(E::General, v.loc, format!("({n}) No VIP specified; at least one is required"));
+                d.error(
+                    E::General,
+                    v.loc,
+                    format!("({n}) No VIP specified; at least one is required"),
+                );
             } else {
-                d.error(E::Warning, v.loc, format!("({n}) No VIP specified; at least one is sensible"));
+                d.error(
+                    E::Warning,
+                    v.loc,
+                    format!("({n}) No VIP specified; at least one is sensible"),
+                );
             }
         }
         if strict && v.state == InitialState::Master && v.priority.0 != 255 {
-            d.error(E::General, v.loc, format!("({n}) State MASTER must match being address owner"));
+            d.error(
+                E::General,
+                v.loc,
+                format!("({n}) State MASTER must match being address owner"),
+            );
             v.state = InitialState::Backup;
         }
         if let Some(auth) = v.authentication.clone() {
             if strict {
-                d.error(E::General, auth.loc, format!("({n}) Strict mode does not support authentication. Ignoring."));
+                d.error(
+                    E::General,
+                    auth.loc,
+                    format!("({n}) Strict mode does not support authentication. Ignoring."),
+                );
                 v.authentication = None;
             } else if version == 3 {
-                d.error(E::General, auth.loc, format!("({n}) VRRP version 3 does not support authentication. Ignoring."));
+                d.error(
+                    E::General,
+                    auth.loc,
+                    format!("({n}) VRRP version 3 does not support authentication. Ignoring."),
+                );
                 v.authentication = None;
             } else if auth.auth_type.is_some() && auth.auth_pass.is_none() {
-                d.error(E::General, auth.loc, format!("({n}) Authentication specified but no password given. Ignoring"));
+                d.error(
+                    E::General,
+                    auth.loc,
+                    format!("({n}) Authentication specified but no password given. Ignoring"),
+                );
                 v.authentication = None;
             } else if auth.auth_type == Some(AuthType::Ah) && v.family == Family::Inet6 {
-                d.error(E::General, auth.loc, format!("({n}) Cannot use AH authentication with IPv6 - ignoring"));
+                d.error(
+                    E::General,
+                    auth.loc,
+                    format!("({n}) Cannot use AH authentication with IPv6 - ignoring"),
+                );
                 v.authentication = None;
             } else if auth.auth_type == Some(AuthType::Ah) && v.state == InitialState::Master {
                 d.error(E::General, auth.loc, format!("({n}) Initial state master is incompatible with AH authentication - clearing"));
@@ -256,9 +461,16 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             }
         }
         if strict && unicast {
-            d.error(E::General, v.loc, format!("({n}) Unicast peers are not supported in strict mode"));
+            d.error(
+                E::General,
+                v.loc,
+                format!("({n}) Unicast peers are not supported in strict mode"),
+            );
         }
-        if !unicast && (v.unicast_ttl.is_some() || v.unicast_src_ip.is_some()) && v.mcast_src_ip.is_none() {
+        if !unicast
+            && (v.unicast_ttl.is_some() || v.unicast_src_ip.is_some())
+            && v.mcast_src_ip.is_none()
+        {
             d.error(
                 E::Deprecated,
                 v.loc,
@@ -266,13 +478,27 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             );
         }
         if unicast && v.mcast_dst_ip.is_some() {
-            d.error(E::General, v.loc, format!("({n}) multicast destination specified with unicast - ignoring"));
+            d.error(
+                E::General,
+                v.loc,
+                format!("({n}) multicast destination specified with unicast - ignoring"),
+            );
         }
         if v.nopreempt && v.priority.0 == 255 {
-            d.error(E::General, v.loc, format!("({n}) nopreempt is incompatible with priority 255."));
+            d.error(
+                E::General,
+                v.loc,
+                format!("({n}) nopreempt is incompatible with priority 255."),
+            );
         }
         if v.nopreempt && v.state == InitialState::Master {
-            d.error(E::General, v.loc, format!("({n}) Warning - nopreempt will not work with initial state MASTER - clearing"));
+            d.error(
+                E::General,
+                v.loc,
+                format!(
+                    "({n}) Warning - nopreempt will not work with initial state MASTER - clearing"
+                ),
+            );
             v.state = InitialState::Backup;
         }
         if v.preempt_delay.0 > 0 && v.state == InitialState::Master {
@@ -280,7 +506,11 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             v.state = InitialState::Backup;
         }
         if v.preempt_delay.0 > 0 && v.nopreempt {
-            d.error(E::General, v.loc, format!("({n}) preempt_delay is incompatible with nopreempt mode - resetting"));
+            d.error(
+                E::General,
+                v.loc,
+                format!("({n}) preempt_delay is incompatible with nopreempt mode - resetting"),
+            );
             v.preempt_delay = Micros(0);
         }
         if strict && v.accept == Some(true) && version == 2 {
@@ -293,7 +523,10 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             d.error(
                 E::General,
                 v.loc,
-                format!("({n}) VRRPv2 advertisement interval {} is not an integer - rounding", v.advert_int),
+                format!(
+                    "({n}) VRRPv2 advertisement interval {} is not an integer - rounding",
+                    v.advert_int
+                ),
             );
             v.advert_int = Centis(((v.advert_int.0 + 50) / 100).max(1) * 100);
         } else if version == 3 && v.advert_int.0 > 4095 {
@@ -306,15 +539,25 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             }
         }
         // Tracked weights ignored in a sync group (without tracking weight) or for the owner.
-        let in_sg_noweight = member_of.get(&n).is_some_and(|s| !sg_weight.get(s.as_str()).copied().unwrap_or(false));
+        let in_sg_noweight = member_of
+            .get(&n)
+            .is_some_and(|s| !sg_weight.get(s.as_str()).copied().unwrap_or(false));
         if in_sg_noweight || v.priority.0 == 255 {
-            let why = if in_sg_noweight { "SYNC group" } else { "address owner" };
+            let why = if in_sg_noweight {
+                "SYNC group"
+            } else {
+                "address owner"
+            };
             for t in &v.tracking.interfaces {
                 if t.weight.is_some_and(|w| w != 0) {
                     d.error(
                         E::General,
                         t.loc,
-                        format!("({n}) ignoring {} tracked interface {}due to {why}", t.name, if in_sg_noweight { "weight " } else { "" }),
+                        format!(
+                            "({n}) ignoring {} tracked interface {}due to {why}",
+                            t.name,
+                            if in_sg_noweight { "weight " } else { "" }
+                        ),
                     );
                 }
             }
@@ -324,13 +567,22 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
     // VRID conflicts: same VRID, family and interface (multicast), or same peers (unicast).
     let mut seen: HashMap<(String, u8, bool), String> = HashMap::new();
     for v in &c.instances {
-        let (Some(vrid), Some((ifname, _))) = (v.vrid, &v.interface) else { continue };
+        let (Some(vrid), Some((ifname, _))) = (v.vrid, &v.interface) else {
+            continue;
+        };
         if !v.unicast_peers.is_empty() {
             continue;
         }
         let key = (ifname.clone(), vrid.0, v.family == Family::Inet6);
         if let Some(other) = seen.get(&key) {
-            d.error(E::General, v.loc, format!("({}) duplicate VRID conflict with {other} VRID {}", v.name, vrid.0));
+            d.error(
+                E::General,
+                v.loc,
+                format!(
+                    "({}) duplicate VRID conflict with {other} VRID {}",
+                    v.name, vrid.0
+                ),
+            );
         } else {
             seen.insert(key, v.name.clone());
         }
@@ -348,7 +600,8 @@ fn check_virtual_servers(c: &Config, d: &mut Diagnostics) {
                 );
             }
             VsAddress::Group(g) if !c.vs_groups.iter().any(|x| &x.name == g) => {
-                d.error(E::General, vs.loc, format!("Virtual server group {g} does not exist - virtual server removed"));
+                // keepalived 2.2.7 says nothing; the virtual server would simply never exist.
+                d.warn(E::Logged, vs.loc, format!("virtual_server group {g}: no virtual_server_group of that name - this virtual server does nothing"));
             }
             _ => {}
         }
@@ -365,8 +618,11 @@ fn script_file(cmd: &Command) -> Option<std::path::PathBuf> {
         let p = Path::new(prog);
         return p.exists().then(|| p.to_path_buf());
     }
-    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-    path.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.is_file())
+    let path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| p.is_file())
 }
 
 /// keepalived refuses to run scripts as root without `enable_script_security` (it reports
@@ -405,12 +661,24 @@ fn check_script_security(c: &Config, d: &mut Diagnostics) {
     if let Some((_, Some(cmd))) = &c.global.lvs_notify_fifo {
         check_scripts.push(cmd);
     }
-    let first_existing = |v: &[&Command]| v.iter().find(|cmd| script_file(cmd).is_some()).map(|c| c.loc);
+    let first_existing = |v: &[&Command]| {
+        v.iter()
+            .find(|cmd| script_file(cmd).is_some())
+            .map(|c| c.loc)
+    };
     if let Some(loc) = first_existing(&vrrp_scripts) {
-        report_security(d, loc, "scripts are being executed but script_security not enabled.");
+        report_security(
+            d,
+            loc,
+            "scripts are being executed but script_security not enabled.",
+        );
     }
     if let Some(loc) = first_existing(&check_scripts) {
-        report_security(d, loc, "check scripts are being executed but script_security not enabled.");
+        report_security(
+            d,
+            loc,
+            "check scripts are being executed but script_security not enabled.",
+        );
     }
 }
 
