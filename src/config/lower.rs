@@ -2170,11 +2170,14 @@ impl Lowerer {
                 _ => self.generic(c, d),
             }
         }
+        vs.real_servers.reserve_exact(rs_nodes.len());
         for c in rs_nodes {
             if let Some(rs) = self.real_server(c, d, &vs) {
                 vs.real_servers.push(rs);
             }
         }
+        // Large configurations hold 100k real servers: no spare capacity.
+        vs.real_servers.shrink_to_fit();
         self.config.virtual_servers.push(vs);
     }
 
@@ -2261,11 +2264,13 @@ impl Lowerer {
                 _ => self.generic(c, d),
             }
         }
+        rs.checkers.reserve_exact(checker_nodes.len());
         for c in checker_nodes {
             if let Some(ck) = self.checker(c, d, vs, &rs) {
                 rs.checkers.push(ck);
             }
         }
+        rs.checkers.shrink_to_fit();
         Some(rs)
     }
 
