@@ -30,7 +30,10 @@ pub const HEADER: &str = "# keepalived-rs effective configuration (dump format 1
 
 /// The effective configuration `c` as text (see the module documentation for the format).
 pub fn dump(c: &Config) -> String {
-    let mut o = Out { s: String::new(), depth: 0 };
+    let mut o = Out {
+        s: String::new(),
+        depth: 0,
+    };
     o.raw(HEADER);
     global_defs(&mut o, &c.global);
     for s in &c.vrrp_scripts {
@@ -173,7 +176,11 @@ impl Out {
 /// A word as written: bare when it reads back as one word, double-quoted otherwise.
 fn word(s: &str) -> String {
     let bare = !s.is_empty()
-        && s.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\' | '#' | '!' | '{' | '}'));
+        && s.chars().all(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !matches!(c, '"' | '\'' | '\\' | '#' | '!' | '{' | '}')
+        });
     if bare { s.to_string() } else { quoted(s) }
 }
 
@@ -232,7 +239,12 @@ fn words(w: &[String]) -> String {
 
 /// A command: every argument quoted, then `user U`, `group G`.
 fn command(c: &Command) -> String {
-    let mut s = c.args.iter().map(|a| quoted(a)).collect::<Vec<_>>().join(" ");
+    let mut s = c
+        .args
+        .iter()
+        .map(|a| quoted(a))
+        .collect::<Vec<_>>()
+        .join(" ");
     if s.is_empty() {
         s.push_str("\"\"");
     }
@@ -261,7 +273,11 @@ fn family(f: Family) -> &'static str {
 }
 
 fn weight(w: i32, reverse: bool) -> String {
-    if reverse { format!("{w} reverse") } else { w.to_string() }
+    if reverse {
+        format!("{w} reverse")
+    } else {
+        w.to_string()
+    }
 }
 
 fn forwarding(f: &Forwarding) -> String {
@@ -378,27 +394,51 @@ fn fifo(o: &mut Out, key: &str, f: &Option<(String, Option<Command>)>) {
 fn global_defs(o: &mut Out, g: &GlobalDefs) {
     o.open("global_defs");
     o.opt_str("router_id", &g.router_id, "host name");
-    o.values("notification_email", g.notification_email.iter().map(|e| word(e)));
-    o.opt_str("notification_email_from", &g.notification_email_from, "keepalived@HOSTNAME");
-    o.opt("smtp_server", g.smtp_server.map(|(a, p)| format!("{a} {p}")), "");
+    o.values(
+        "notification_email",
+        g.notification_email.iter().map(|e| word(e)),
+    );
+    o.opt_str(
+        "notification_email_from",
+        &g.notification_email_from,
+        "keepalived@HOSTNAME",
+    );
+    o.opt(
+        "smtp_server",
+        g.smtp_server.map(|(a, p)| format!("{a} {p}")),
+        "",
+    );
     o.opt_str("smtp_helo_name", &g.smtp_helo_name, "host name");
     o.kv("smtp_connect_timeout", g.smtp_connect_timeout);
     o.opt("smtp_alert", g.smtp_alert, "off");
     o.kv("enable_script_security", g.enable_script_security);
-    o.opt("script_user", g.script_user.as_ref().map(user_group), "keepalived_script, else root");
+    o.opt(
+        "script_user",
+        g.script_user.as_ref().map(user_group),
+        "keepalived_script, else root",
+    );
     o.kv("vrrp_version", g.vrrp_version);
     o.kv("vrrp_strict", g.vrrp_strict);
     o.kv("vrrp_skip_check_adv_addr", g.vrrp_skip_check_adv_addr);
     o.kv("vrrp_check_unicast_src", g.vrrp_check_unicast_src);
     o.kv("vrrp_mcast_group4", g.vrrp_mcast_group4);
     o.kv("vrrp_mcast_group6", g.vrrp_mcast_group6);
-    garp(o, "vrrp_garp_", &g.garp, "vrrp_garp_master_delay", "vrrp_garp_master_repeat");
+    garp(
+        o,
+        "vrrp_garp_",
+        &g.garp,
+        "vrrp_garp_master_delay",
+        "vrrp_garp_master_repeat",
+    );
     o.kv("vrrp_garp_interval", g.vrrp_garp_interval);
     o.kv("vrrp_gna_interval", g.vrrp_gna_interval);
     o.kv("vrrp_min_garp", g.vrrp_min_garp);
     o.kv("vrrp_down_timer_adverts", g.vrrp_down_timer_adverts);
     o.kv("vrrp_lower_prio_no_advert", g.vrrp_lower_prio_no_advert);
-    o.kv("vrrp_higher_prio_send_advert", g.vrrp_higher_prio_send_advert);
+    o.kv(
+        "vrrp_higher_prio_send_advert",
+        g.vrrp_higher_prio_send_advert,
+    );
     o.kv("vrrp_startup_delay", g.vrrp_startup_delay);
     o.kv("v3_checksum_as_v2", g.v3_checksum_as_v2);
     o.opt_str("default_interface", &g.default_interface, "");
@@ -433,13 +473,18 @@ fn global_defs(o: &mut Out, g: &GlobalDefs) {
     fifo(o, "lvs_notify_fifo", &g.lvs_notify_fifo);
     o.opt_cmd("startup_script", &g.startup_script, "");
     o.opt_cmd("shutdown_script", &g.shutdown_script, "");
-    for (key, default) in
-        [("state_dump_file", "/tmp/keepalived.data"), ("stats_dump_file", "/tmp/keepalived.stats"), ("json_dump_file", "/tmp/keepalived.json")]
-    {
+    for (key, default) in [
+        ("state_dump_file", "/tmp/keepalived.data"),
+        ("stats_dump_file", "/tmp/keepalived.stats"),
+        ("json_dump_file", "/tmp/keepalived.json"),
+    ] {
         o.opt_str(key, &g.dump_files.get(key).cloned(), default);
     }
     for (key, v) in &g.dump_files {
-        if !matches!(*key, "state_dump_file" | "stats_dump_file" | "json_dump_file") {
+        if !matches!(
+            *key,
+            "state_dump_file" | "stats_dump_file" | "json_dump_file"
+        ) {
             o.kv(key, word(v));
         }
     }
@@ -455,9 +500,20 @@ fn garp(o: &mut Out, p: &str, g: &GarpSettings, delay_from: &str, repeat_from: &
     o.kv(&format!("{p}master_delay"), g.master_delay);
     o.kv(&format!("{p}master_repeat"), g.master_repeat);
     o.kv(&format!("{p}master_refresh"), g.master_refresh);
-    o.kv(&format!("{p}master_refresh_repeat"), g.master_refresh_repeat);
-    o.opt(&format!("{p}lower_prio_delay"), g.lower_prio_delay, delay_from);
-    o.opt(&format!("{p}lower_prio_repeat"), g.lower_prio_repeat, repeat_from);
+    o.kv(
+        &format!("{p}master_refresh_repeat"),
+        g.master_refresh_repeat,
+    );
+    o.opt(
+        &format!("{p}lower_prio_delay"),
+        g.lower_prio_delay,
+        delay_from,
+    );
+    o.opt(
+        &format!("{p}lower_prio_repeat"),
+        g.lower_prio_repeat,
+        repeat_from,
+    );
 }
 
 fn vrrp_script(o: &mut Out, s: &VrrpScript) {
@@ -583,22 +639,52 @@ fn instance(o: &mut Out, v: &VrrpInstance) {
     o.opt("smtp_alert", v.smtp_alert, "global smtp_alert");
     o.kv("nopreempt", v.nopreempt);
     o.kv("preempt_delay", v.preempt_delay);
-    o.opt("accept", v.accept, "on unless strict mode, or the address owner");
+    o.opt(
+        "accept",
+        v.accept,
+        "on unless strict mode, or the address owner",
+    );
     o.opt("strict_mode", v.strict_mode, "vrrp_strict");
     o.kv("skip_check_adv_addr", v.skip_check_adv_addr);
     o.kv("native_ipv6", v.native_ipv6);
     o.kv("promote_secondaries", v.promote_secondaries);
-    garp(o, "garp_", &v.garp, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat");
+    garp(
+        o,
+        "garp_",
+        &v.garp,
+        "vrrp_garp_lower_prio_delay",
+        "vrrp_garp_lower_prio_repeat",
+    );
     o.opt("garp_extra_if", v.garp_extra_if.as_deref().map(words), "");
-    o.opt("down_timer_adverts", v.down_timer_adverts, "vrrp_down_timer_adverts");
-    o.opt("lower_prio_no_advert", v.lower_prio_no_advert, "vrrp_lower_prio_no_advert");
-    o.opt("higher_prio_send_advert", v.higher_prio_send_advert, "vrrp_higher_prio_send_advert");
+    o.opt(
+        "down_timer_adverts",
+        v.down_timer_adverts,
+        "vrrp_down_timer_adverts",
+    );
+    o.opt(
+        "lower_prio_no_advert",
+        v.lower_prio_no_advert,
+        "vrrp_lower_prio_no_advert",
+    );
+    o.opt(
+        "higher_prio_send_advert",
+        v.higher_prio_send_advert,
+        "vrrp_higher_prio_send_advert",
+    );
     o.kv("owner_ignore_adverts", v.owner_ignore_adverts);
-    o.opt("v3_checksum_as_v2", v.v3_checksum_as_v2, "global v3_checksum_as_v2");
+    o.opt(
+        "v3_checksum_as_v2",
+        v.v3_checksum_as_v2,
+        "global v3_checksum_as_v2",
+    );
     o.opt("use_vmac", v.use_vmac.as_deref().map(words), "");
     o.opt("use_ipvlan", v.use_ipvlan.as_deref().map(words), "");
     o.kv("vmac_xmit_base", v.vmac_xmit_base);
-    o.opt_str("lvs_sync_daemon_interface", &v.lvs_sync_daemon_interface, "");
+    o.opt_str(
+        "lvs_sync_daemon_interface",
+        &v.lvs_sync_daemon_interface,
+        "",
+    );
     o.opt("timer_expired_backup", v.timer_expired_backup, "");
     o.opt("debug", v.debug, "");
     o.close();
@@ -640,10 +726,19 @@ fn vs_group(o: &mut Out, g: &VsGroup) {
     o.open(&format!("virtual_server_group {}", word(&g.name)));
     for (e, _) in &g.entries {
         match e {
-            VsGroupEntry::Range { first, last, port } if first == last => o.line(format_args!("{first} {port}")),
-            VsGroupEntry::Range { first, last, port } => o.line(format_args!("{first}-{last} {port}")),
-            VsGroupEntry::Fwmark { mark, family: Family::Unspecified } => o.kv("fwmark", mark),
-            VsGroupEntry::Fwmark { mark, family: f } => o.line(format_args!("fwmark {mark} {}", family(*f))),
+            VsGroupEntry::Range { first, last, port } if first == last => {
+                o.line(format_args!("{first} {port}"))
+            }
+            VsGroupEntry::Range { first, last, port } => {
+                o.line(format_args!("{first}-{last} {port}"))
+            }
+            VsGroupEntry::Fwmark {
+                mark,
+                family: Family::Unspecified,
+            } => o.kv("fwmark", mark),
+            VsGroupEntry::Fwmark { mark, family: f } => {
+                o.line(format_args!("fwmark {mark} {}", family(*f)))
+            }
         }
     }
     if g.entries.is_empty() {
@@ -656,17 +751,30 @@ fn vs_group(o: &mut Out, g: &VsGroup) {
 fn server_timing(o: &mut Out, t: &TimingOverrides, inherited: &TimingOverrides) {
     let pick = |a: Option<Micros>, b: Option<Micros>| a.or(b);
     o.opt("delay_loop", pick(t.delay_loop, inherited.delay_loop), "");
-    o.opt("connect_timeout", pick(t.connect_timeout, inherited.connect_timeout), "");
+    o.opt(
+        "connect_timeout",
+        pick(t.connect_timeout, inherited.connect_timeout),
+        "",
+    );
     o.opt("retry", t.retry.or(inherited.retry), "checker default");
-    o.opt("delay_before_retry", pick(t.delay_before_retry, inherited.delay_before_retry), "checker default");
+    o.opt(
+        "delay_before_retry",
+        pick(t.delay_before_retry, inherited.delay_before_retry),
+        "checker default",
+    );
     o.opt("warmup", pick(t.warmup, inherited.warmup), "delay_loop");
 }
 
 fn virtual_server(o: &mut Out, vs: &VirtualServer) {
     let head = match &vs.address {
         VsAddress::Ip { addr, port } => format!("virtual_server {addr} {port}"),
-        VsAddress::Fwmark { mark, family: Family::Unspecified } => format!("virtual_server fwmark {mark}"),
-        VsAddress::Fwmark { mark, family: f } => format!("virtual_server fwmark {mark} {}", family(*f)),
+        VsAddress::Fwmark {
+            mark,
+            family: Family::Unspecified,
+        } => format!("virtual_server fwmark {mark}"),
+        VsAddress::Fwmark { mark, family: f } => {
+            format!("virtual_server fwmark {mark} {}", family(*f))
+        }
         VsAddress::Group(g) => format!("virtual_server group {}", word(g)),
     };
     o.open(&head);
@@ -683,7 +791,11 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
         o.raw(&word(f));
     }
     o.kv("lvs_method", forwarding(&vs.forwarding));
-    o.opt("persistence_timeout", vs.persistence_timeout.map(|t| format!("{t}s")), "no persistence");
+    o.opt(
+        "persistence_timeout",
+        vs.persistence_timeout.map(|t| format!("{t}s")),
+        "no persistence",
+    );
     o.opt_str("persistence_granularity", &vs.persistence_granularity, "");
     o.opt_str("persistence_engine", &vs.persistence_engine, "");
     o.kv("quorum", vs.quorum);
@@ -695,9 +807,17 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
     o.kv("inhibit_on_failure", vs.inhibit_on_failure);
     o.kv("ha_suspend", vs.ha_suspend);
     o.opt_str("virtualhost", &vs.virtualhost, "");
-    o.opt("sorry_server", vs.sorry_server.map(|(a, p)| format!("{a} {p}")), "");
+    o.opt(
+        "sorry_server",
+        vs.sorry_server.map(|(a, p)| format!("{a} {p}")),
+        "",
+    );
     o.kv("sorry_server_inhibit", vs.sorry_server_inhibit);
-    o.opt("sorry_server_lvs_method", vs.sorry_server_forwarding.as_ref().map(forwarding), "lvs_method");
+    o.opt(
+        "sorry_server_lvs_method",
+        vs.sorry_server_forwarding.as_ref().map(forwarding),
+        "lvs_method",
+    );
     o.kv("weight", vs.default_weight);
     o.opt("smtp_alert", vs.smtp_alert, "global smtp_alert");
     // keepalived's alloc_vs defaults: delay_loop 60s, connect_timeout 5s.
@@ -724,10 +844,18 @@ fn virtual_server(o: &mut Out, vs: &VirtualServer) {
 fn real_server(o: &mut Out, rs: &RealServer, vs_timing: &TimingOverrides) {
     o.open(&format!("real_server {} {}", rs.addr, rs.port));
     o.kv("weight", rs.weight);
-    o.opt("lvs_method", rs.forwarding.as_ref().map(forwarding), "virtual_server lvs_method");
+    o.opt(
+        "lvs_method",
+        rs.forwarding.as_ref().map(forwarding),
+        "virtual_server lvs_method",
+    );
     o.opt("uthreshold", rs.uthreshold, "");
     o.opt("lthreshold", rs.lthreshold, "");
-    o.opt("inhibit_on_failure", rs.inhibit_on_failure, "virtual_server inhibit_on_failure");
+    o.opt(
+        "inhibit_on_failure",
+        rs.inhibit_on_failure,
+        "virtual_server inhibit_on_failure",
+    );
     o.opt_cmd("notify_up", &rs.notify_up, "");
     o.opt_cmd("notify_down", &rs.notify_down, "");
     o.opt("alpha", rs.alpha, "virtual_server alpha");
@@ -790,7 +918,11 @@ fn checker(o: &mut Out, ck: &Checker) {
         }
         CheckerKind::File(f) => {
             o.opt_str("track_file", &f.track_file, "");
-            o.opt("weight", f.weight.map(|w| weight(w, f.reverse)), "track_file weight");
+            o.opt(
+                "weight",
+                f.weight.map(|w| weight(w, f.reverse)),
+                "track_file weight",
+            );
         }
         CheckerKind::Bfd(b) => o.opt_str("name", &b.name, ""),
     }
@@ -808,9 +940,21 @@ fn http(o: &mut Out, h: &HttpCheck) {
         o.open("url");
         o.opt_str("path", &u.path, "");
         o.opt_str("digest", &u.digest, "");
-        let codes = if u.status_codes.is_empty() { &[(200, 299)][..] } else { &u.status_codes[..] };
-        let codes: Vec<String> =
-            codes.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
+        let codes = if u.status_codes.is_empty() {
+            &[(200, 299)][..]
+        } else {
+            &u.status_codes[..]
+        };
+        let codes: Vec<String> = codes
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
         o.kv("status_code", codes.join(" "));
         o.opt_str("virtualhost", &u.virtualhost, "checker virtualhost");
         o.opt_str("regex", &u.regex, "");
