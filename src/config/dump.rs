@@ -702,9 +702,9 @@ fn bfd_instance(o: &mut Out, b: &BfdInstance) {
     o.open(&format!("bfd_instance {}", word(&b.name)));
     o.opt("neighbor_ip", b.neighbor, "");
     o.opt("source_ip", b.source, "");
-    o.line(format_args!("min_rx {}ms", b.min_rx_ms));
-    o.line(format_args!("min_tx {}ms", b.min_tx_ms));
-    o.line(format_args!("idle_tx {}ms", b.idle_tx_ms));
+    o.line(format_args!("min_rx {}", b.min_rx));
+    o.line(format_args!("min_tx {}", b.min_tx));
+    o.line(format_args!("idle_tx {}", b.idle_tx));
     o.kv("multiplier", b.multiplier);
     o.kv("passive", b.passive);
     o.opt("ttl", b.ttl, "255, hoplimit 64 for IPv6");
@@ -903,6 +903,14 @@ fn checker(o: &mut Out, ck: &Checker) {
                 o.opt("connect_ip", h.connect_ip, "real server address");
                 o.opt("connect_port", h.connect_port, "real server port");
                 o.opt("bindto", h.bindto, "");
+                o.opt("bind_port", h.bind_port, "");
+                o.opt_str("bind_if", &h.bind_if, "");
+                o.opt("fwmark", h.fwmark, "");
+                o.opt(
+                    "connect_timeout",
+                    h.connect_timeout,
+                    "checker connect_timeout",
+                );
                 o.close();
             }
         }

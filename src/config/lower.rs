@@ -644,6 +644,21 @@ impl Lowerer {
                 for c in &n.children {
                     self.global(c, d);
                 }
+                // vrrp_min_garp: one gratuitous ARP, no second burst, no refresh (the values
+                // still at their defaults are changed, as keepalived does).
+                let g = &mut self.config.global;
+                if g.vrrp_min_garp {
+                    let def = GarpSettings::default();
+                    if g.garp.master_repeat == def.master_repeat {
+                        g.garp.master_repeat = 1;
+                    }
+                    if g.garp.master_delay == def.master_delay {
+                        g.garp.master_delay = Micros(0);
+                    }
+                    if g.garp.master_refresh_repeat == def.master_refresh_repeat {
+                        g.garp.master_refresh_repeat = 0;
+                    }
+                }
             }
             "vrrp_script" => self.vrrp_script(n, d),
             "track_file" => self.track_file(n, d),
@@ -1053,12 +1068,13 @@ impl Lowerer {
         for c in &n.children {
             match c.kw.name {
                 "script" => s.script = self.command(c, d),
+                // Whole seconds in keepalived 2.2.7.
                 "interval" => {
-                    if let Some(v) = self.timer(c, d) {
-                        s.interval = v;
+                    if let Some(v) = self.uint(c, d) {
+                        s.interval = Micros::secs(v);
                     }
                 }
-                "timeout" => s.timeout = self.timer(c, d),
+                "timeout" => s.timeout = self.uint(c, d).map(Micros::secs),
                 "weight" => {
                     if let Some((w, r)) = self.weight_args(c, d, -253, 253) {
                         s.weight = w;
@@ -1363,9 +1379,9 @@ impl Lowerer {
             name,
             neighbor: None,
             source: None,
-            min_rx_ms: 10,
-            min_tx_ms: 10,
-            idle_tx_ms: 1000,
+            min_rx: Micros(10_000),
+            min_tx: Micros(10_000),
+            idle_tx: Micros(1_000_000),
             multiplier: 5,
             passive: false,
             ttl: None,
@@ -1377,9 +1393,10 @@ impl Lowerer {
             match c.kw.name {
                 "neighbor_ip" => b.neighbor = self.addr(c, d),
                 "source_ip" => b.source = self.addr(c, d),
-                "min_rx" => b.min_rx_ms = self.uint(c, d).map_or(b.min_rx_ms, |v| v as u32),
-                "min_tx" => b.min_tx_ms = self.uint(c, d).map_or(b.min_tx_ms, |v| v as u32),
-                "idle_tx" => b.idle_tx_ms = self.uint(c, d).map_or(b.idle_tx_ms, |v| v as u32),
+                // Milliseconds with up to 3 decimals: the "seconds" read by timer() are ms.
+                "min_rx" => b.min_rx = self.timer(c, d).map_or(b.min_rx, |v| Micros(v.0 / 1000)),
+                "min_tx" => b.min_tx = self.timer(c, d).map_or(b.min_tx, |v| Micros(v.0 / 1000)),
+                "idle_tx" => b.idle_tx = self.timer(c, d).map_or(b.idle_tx, |v| Micros(v.0 / 1000)),
                 "multiplier" => b.multiplier = self.uint(c, d).map_or(b.multiplier, |v| v as u32),
                 "passive" => b.passive = true,
                 "ttl" | "hoplimit" => b.ttl = self.uint(c, d).map(|v| v as u8),
@@ -2039,6 +2056,8 @@ impl Lowerer {
             ip_family: Family::Unspecified,
             protocol: Protocol::Tcp,
             protocol_given: false,
+            scheduler_given: false,
+            forwarding_given: false,
             scheduler: "wlc".into(),
             sched_flags: Vec::new(),
             forwarding: Forwarding::Nat,
@@ -2082,6 +2101,7 @@ impl Lowerer {
                         // keepalived passes the name to the kernel unchecked; we warn on unknown ones.
                         if matches!(c.kw.kind, Kind::Enum(a) if a.contains(&s)) {
                             vs.scheduler = s.to_string();
+                            vs.scheduler_given = true;
                         } else {
                             d.error(
                                 E::General,
@@ -2094,6 +2114,7 @@ impl Lowerer {
                 "lvs_method" => {
                     if let Some(f) = self.forwarding(c, d) {
                         vs.forwarding = f;
+                        vs.forwarding_given = true;
                     }
                 }
                 "protocol" => {
@@ -2318,7 +2339,7 @@ impl Lowerer {
             if self.timing(c, d, &mut ck.overrides) {
                 continue;
             }
-            if c.kw.block == Block::CheckerCommon {
+            if matches!(c.kw.block, Block::CheckerCommon | Block::CheckerConnect) {
                 match c.kw.name {
                     "connect_ip" => ck.connect_ip = self.addr(c, d),
                     "connect_port" => ck.connect_port = self.uint(c, d).map(|v| v as u16),
@@ -2368,6 +2389,10 @@ impl Lowerer {
                                     h.connect_port = self.uint(hc, d).map(|v| v as u16)
                                 }
                                 "bindto" => h.bindto = self.addr(hc, d),
+                                "bind_port" => h.bind_port = self.uint(hc, d).map(|v| v as u16),
+                                "bind_if" => h.bind_if = self.string(hc, d),
+                                "fwmark" => h.fwmark = self.uint(hc, d).map(|v| v as u32),
+                                "connect_timeout" => h.connect_timeout = self.timer(hc, d),
                                 _ => self.generic(hc, d),
                             }
                         }
@@ -2410,6 +2435,7 @@ impl Lowerer {
                 },
                 CheckerKind::Bfd(b) => match c.kw.name {
                     "name" => b.name = self.string(c, d),
+                    "alpha" => ck.alpha = Some(self.flag(c, d)),
                     _ => self.generic(c, d),
                 },
                 CheckerKind::Tcp | CheckerKind::Ping => self.generic(c, d),

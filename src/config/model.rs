@@ -504,9 +504,9 @@ pub struct BfdInstance {
     pub name: String,
     pub neighbor: Option<IpAddr>,
     pub source: Option<IpAddr>,
-    pub min_rx_ms: u32,
-    pub min_tx_ms: u32,
-    pub idle_tx_ms: u32,
+    pub min_rx: Micros,
+    pub min_tx: Micros,
+    pub idle_tx: Micros,
     pub multiplier: u32,
     pub passive: bool,
     pub ttl: Option<u8>,
@@ -598,7 +598,11 @@ pub struct VirtualServer {
     pub address: VsAddress,
     pub ip_family: Family,
     pub protocol: Protocol,
+    /// Whether `protocol`, `lvs_sched`, `lvs_method` were written (keepalived 2.2.7 reports an
+    /// error for each one left out and then applies the default).
     pub protocol_given: bool,
+    pub scheduler_given: bool,
+    pub forwarding_given: bool,
     pub scheduler: String,
     pub sched_flags: Vec<String>,
     pub forwarding: Forwarding,
@@ -734,6 +738,10 @@ pub struct SmtpHost {
     pub connect_ip: Option<IpAddr>,
     pub connect_port: Option<u16>,
     pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub bind_if: Option<String>,
+    pub fwmark: Option<u32>,
+    pub connect_timeout: Option<Micros>,
     pub loc: Loc,
 }
 

@@ -589,23 +589,156 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
     }
 }
 
-fn check_virtual_servers(c: &Config, d: &mut Diagnostics) {
-    for vs in &c.virtual_servers {
-        match &vs.address {
-            VsAddress::Fwmark { mark, .. } if vs.protocol_given => {
-                d.error(
-                    E::General,
-                    vs.loc,
-                    format!("Warning: Virtual server FWM {mark}: protocol specified for fwmark - protocol will be ignored"),
-                );
-            }
-            VsAddress::Group(g) if !c.vs_groups.iter().any(|x| &x.name == g) => {
-                // keepalived 2.2.7 says nothing; the virtual server would simply never exist.
-                d.warn(E::Logged, vs.loc, format!("virtual_server group {g}: no virtual_server_group of that name - this virtual server does nothing"));
-            }
-            _ => {}
+/// keepalived's `validate_check_config()` for virtual servers: each default it has to apply is
+/// reported (2.2.7 wants `protocol`, `lvs_sched` and `lvs_method` written), then the real servers
+/// inherit what they did not set.
+fn check_virtual_servers(c: &mut Config, d: &mut Diagnostics) {
+    let groups = c.vs_groups.clone();
+    c.virtual_servers.retain_mut(|vs| {
+        let name = vs_name(vs);
+        if vs.real_servers.is_empty() {
+            d.error(E::General, vs.loc, format!("Virtual server {name} has no real servers - ignoring"));
+            return false;
         }
+        let group = match &vs.address {
+            VsAddress::Group(g) => match groups.iter().find(|x| &x.name == g) {
+                Some(g) => Some(g),
+                None => {
+                    // keepalived 2.2.7 says nothing; the virtual server would simply never exist.
+                    d.warn(
+                        E::Logged,
+                        vs.loc,
+                        format!("virtual_server group {g}: no virtual_server_group of that name - this virtual server does nothing"),
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let group_has = |f: fn(&VsGroupEntry) -> bool| group.is_some_and(|g| g.entries.iter().any(|(e, _)| f(e)));
+        let has_ranges = group_has(|e| matches!(e, VsGroupEntry::Range { .. }));
+        let has_fwmarks = group_has(|e| matches!(e, VsGroupEntry::Fwmark { .. }));
+        let by_fwmark = matches!(vs.address, VsAddress::Fwmark { .. });
+        let is_group = matches!(vs.address, VsAddress::Group(_));
+        if vs.ha_suspend && (by_fwmark || has_fwmarks) {
+            d.error(E::General, vs.loc, format!("Virtual server {name}: cannot use ha_suspend with fwmarks - clearing ha_suspend"));
+            vs.ha_suspend = false;
+        }
+        if has_ranges || (!is_group && !by_fwmark) {
+            if !vs.protocol_given {
+                d.error(E::General, vs.loc, format!("Virtual server {name}: no protocol set - defaulting to UDP"));
+                vs.protocol = Protocol::Udp;
+                vs.protocol_given = true;
+            }
+            if vs.sched_flags.iter().any(|f| f == "ops") && vs.protocol != Protocol::Udp {
+                d.error(E::General, vs.loc, format!("Virtual server {name}: one packet scheduling requires UDP - resetting"));
+                vs.sched_flags.retain(|f| f != "ops");
+            }
+            if vs.persistence_timeout.is_none() && matches!(vs.address, VsAddress::Ip { port: 0, .. }) {
+                d.error(E::General, vs.loc, format!("Virtual server {name}: zero port only valid for persistent services - setting"));
+                vs.persistence_timeout = Some(360);
+            }
+        }
+        if vs.persistence_timeout.is_none()
+            && group.is_some_and(|g| g.entries.iter().any(|(e, _)| matches!(e, VsGroupEntry::Range { port: 0, .. })))
+        {
+            d.error(E::General, vs.loc, format!("Virtual server {name}: zero port only valid for persistent services - setting"));
+            vs.persistence_timeout = Some(360);
+        }
+        if vs.protocol_given && ((is_group && !has_ranges && has_fwmarks) || by_fwmark) {
+            d.error(E::General, vs.loc, format!("Warning: Virtual server {name}: protocol specified for fwmark - protocol will be ignored"));
+        }
+        if !vs.scheduler_given {
+            d.error(E::General, vs.loc, format!("Virtual server {name}: no scheduler set, setting default 'wlc'"));
+            vs.scheduler_given = true;
+        }
+        // Real servers: duplicates removed, forwarding method inherited.
+        let mut seen: Vec<(std::net::IpAddr, u16)> = Vec::new();
+        let mut weight_sum: i64 = 0;
+        let mut i = 0;
+        while i < vs.real_servers.len() {
+            let rs = &vs.real_servers[i];
+            let key = (rs.addr, rs.port);
+            if seen.contains(&key) {
+                d.error(E::General, rs.loc, format!("VS {name}: real server {} is duplicated - removing second rs", rs_name(rs)));
+                vs.real_servers.remove(i);
+                continue;
+            }
+            seen.push(key);
+            if vs.real_servers[i].forwarding.is_none() {
+                if !vs.forwarding_given {
+                    d.error(E::General, vs.loc, format!("Virtual server {name}: no forwarding method set, setting default NAT"));
+                    vs.forwarding_given = true;
+                }
+                vs.real_servers[i].forwarding = Some(vs.forwarding.clone());
+            }
+            weight_sum += i64::from(vs.real_servers[i].weight);
+            i += 1;
+        }
+        if vs.sorry_server.is_some() && vs.sorry_server_forwarding.is_none() {
+            if !vs.forwarding_given {
+                d.error(E::General, vs.loc, format!("Virtual server {name}: no forwarding method set, setting default NAT"));
+                vs.forwarding_given = true;
+            }
+            vs.sorry_server_forwarding = Some(vs.forwarding.clone());
+        } else if vs.sorry_server.is_none() && vs.sorry_server_forwarding.is_some() {
+            d.error(E::General, vs.loc, format!("Virtual server {name}: sorry_server_lvs_method specified without a sorry_server - ignoring"));
+            vs.sorry_server_forwarding = None;
+        }
+        let weight_sum = u32::try_from(weight_sum.max(0)).unwrap_or(u32::MAX);
+        if vs.quorum > weight_sum {
+            d.error(
+                E::General,
+                vs.loc,
+                format!(
+                    "Warning - quorum {} for {name} exceeds total weight of real servers {weight_sum}, reducing quorum to {weight_sum}",
+                    vs.quorum
+                ),
+            );
+            vs.quorum = weight_sum;
+        }
+        if vs.hysteresis >= vs.quorum && !(vs.hysteresis == 0 && vs.quorum == 0) {
+            let h = vs.quorum.saturating_sub(1);
+            d.error(
+                E::General,
+                vs.loc,
+                format!("Virtual server {name}: hysteresis {} >= quorum {}; setting hysteresis to {h}", vs.hysteresis, vs.quorum),
+            );
+            vs.hysteresis = h;
+        }
+        // Unless NAT, a fwmark service forwards to the real server's port as-is: a port is ignored.
+        if by_fwmark || has_fwmarks {
+            for rs in &vs.real_servers {
+                if rs.forwarding != Some(Forwarding::Nat) && rs.port != 0 {
+                    d.error(
+                        E::General,
+                        rs.loc,
+                        format!("WARNING - fwmark virtual server {name}, real server {} has port specified - port will be ignored", rs_name(rs)),
+                    );
+                }
+            }
+        }
+        true
+    });
+}
+
+/// keepalived's way of naming a virtual server in messages.
+fn vs_name(vs: &VirtualServer) -> String {
+    let proto = match (vs.protocol_given, vs.protocol) {
+        (false, _) => "none",
+        (true, Protocol::Tcp) => "tcp",
+        (true, Protocol::Udp) => "udp",
+        (true, Protocol::Sctp) => "sctp",
+    };
+    match &vs.address {
+        VsAddress::Ip { addr, port } => format!("[{addr}]:{proto}:{port}"),
+        VsAddress::Fwmark { mark, .. } => format!("FWM {mark}"),
+        VsAddress::Group(g) => format!("[{g}]:{proto}"),
     }
+}
+
+fn rs_name(rs: &RealServer) -> String {
+    format!("[{}]:{}", rs.addr, rs.port)
 }
 
 /// Where a script's command would be found: `None` if it is not a file that exists.
