@@ -39,12 +39,7 @@ impl Node {
         self.line.words.len().saturating_sub(1)
     }
     fn args(&self) -> Vec<String> {
-        self.line
-            .words
-            .iter()
-            .skip(1)
-            .map(|w| w.text.clone())
-            .collect()
+        self.line.texts().skip(1).map(str::to_string).collect()
     }
 }
 
@@ -1322,8 +1317,8 @@ impl Lowerer {
             match c.kw.name {
                 "group" => {
                     for l in &c.values {
-                        for (i, w) in l.words.iter().enumerate() {
-                            g.members.push((w.text.clone(), l.loc_of(i)));
+                        for (i, w) in l.texts().enumerate() {
+                            g.members.push((w.to_string(), l.loc_of(i)));
                         }
                     }
                 }
@@ -2544,7 +2539,7 @@ impl Lowerer {
 }
 
 fn words(l: &Line) -> Vec<String> {
-    l.words.iter().map(|w| w.text.clone()).collect()
+    l.texts().map(str::to_string).collect()
 }
 
 fn route(l: &Line) -> Route {

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use super::LoadOptions;
 use super::diag::{Diagnostics, ErrorClass, Loc};
-use super::syntax::{Token, tokenize};
+use super::syntax::{Token, tokenize_lines};
 
 /// One logical line as keepalived's `read_line()` hands it on: a brace alone, or the words
-/// between braces.
+/// between braces. The words are spans of `raw`, so a line costs two allocations.
 #[derive(Debug, Clone)]
 pub struct Line {
     pub words: Vec<Word>,
@@ -32,22 +32,36 @@ pub struct Line {
     pub raw: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A word of a [`Line`]: its text is `raw[start..start + len]` (inside the quotes if quoted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Word {
-    pub text: String,
+    start: u32,
+    len: u32,
     pub col: u32,
     pub quoted: bool,
 }
 
 impl Line {
+    fn is_brace(&self, b: &str) -> bool {
+        self.words.len() == 1 && !self.words[0].quoted && self.text(&self.words[0]) == b
+    }
     pub fn is_open(&self) -> bool {
-        self.words.len() == 1 && self.words[0].text == "{" && !self.words[0].quoted
+        self.is_brace("{")
     }
     pub fn is_close(&self) -> bool {
-        self.words.len() == 1 && self.words[0].text == "}" && !self.words[0].quoted
+        self.is_brace("}")
+    }
+    /// The text of one of this line's words.
+    pub fn text(&self, w: &Word) -> &str {
+        let (s, e) = (w.start as usize, w.start as usize + w.len as usize);
+        self.raw.get(s..e).unwrap_or("")
     }
     pub fn word(&self, i: usize) -> Option<&str> {
-        self.words.get(i).map(|w| w.text.as_str())
+        self.words.get(i).map(|w| self.text(w))
+    }
+    /// Every word's text.
+    pub fn texts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.words.iter().map(|w| self.text(w))
     }
     /// The location of word `i` (or of the line if there is no such word).
     pub fn loc_of(&self, i: usize) -> Loc {
@@ -67,6 +81,9 @@ const MAX_LINE_LEN: usize = 1 << 20;
 const MAX_EXPANSIONS_PER_LINE: usize = 1000;
 const MAX_SEQ_ITEMS: i64 = 1_000_000;
 const MAX_FILE_SIZE: u64 = 512 << 20;
+/// Lines (or bytes) lexed by one pest parse.
+const BATCH_LINES: usize = 512;
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Bits of keepalived's include strictness (`include_check`, `-e`, `includer` ...).
 mod inc {
@@ -115,6 +132,9 @@ pub struct Reader<'d> {
     expansions: usize,
     /// Lines produced by ~SEQ/~LST for the current physical line.
     repeat_lines: u64,
+    /// Expanded lines waiting for the lexer, with their location and column offset.
+    batch: Vec<(String, Loc, usize)>,
+    batch_len: usize,
     random_state: u64,
 }
 
@@ -156,6 +176,8 @@ impl<'d> Reader<'d> {
             collecting: None,
             expansions: 0,
             repeat_lines: 0,
+            batch: Vec::new(),
+            batch_len: 0,
             random_state: 0x9e37_79b9_7f4a_7c15,
         };
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -180,6 +202,10 @@ impl<'d> Reader<'d> {
             if let Some(l) = self.ready.pop_front() {
                 return Some(l);
             }
+            if self.batch.len() >= BATCH_LINES || self.batch_len >= BATCH_BYTES {
+                self.flush_batch();
+                continue;
+            }
             if let Some((text, loc, col)) = self.pending.pop_front() {
                 self.process(text, loc, col);
                 continue;
@@ -187,7 +213,14 @@ impl<'d> Reader<'d> {
             if self.next_repeat() {
                 continue;
             }
-            let (text, loc) = self.next_physical()?;
+            // Expand lines until a batch is full (or the input ends), then lex the batch.
+            let Some((text, loc)) = self.next_physical() else {
+                if self.batch.is_empty() {
+                    return None;
+                }
+                self.flush_batch();
+                continue;
+            };
             self.expansions = 0;
             self.repeat_lines = 0;
             self.process_physical(text, loc);
@@ -578,51 +611,106 @@ impl<'d> Reader<'d> {
         self.split(text, loc, col);
     }
 
+    /// Queue one expanded line for the lexer; lines are lexed in batches (one pest parse for
+    /// many lines) and cut at braces into logical lines.
     fn split(&mut self, text: String, loc: Loc, col: usize) {
-        let mut cur: Vec<Word> = Vec::new();
-        let mut cur_start = 0usize;
-        let mut seg_start = None::<usize>;
-        let toks = tokenize(&text);
+        self.batch_len += text.len() + 1;
+        self.batch.push((text, loc, col));
+    }
+
+    /// Lex the queued lines and hand their logical lines to `ready`.
+    fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.batch_len = 0;
+        let mut buf = String::with_capacity(batch.iter().map(|b| b.0.len() + 1).sum());
+        for (t, _, _) in &batch {
+            buf.push_str(t);
+            buf.push('\n');
+        }
+        let mut starts = Vec::with_capacity(batch.len());
+        let mut off = 0;
+        for (t, _, _) in &batch {
+            starts.push(off);
+            off += t.len() + 1;
+        }
+        let mut lines = tokenize_lines(&buf).into_iter();
+        for (i, (text, loc, col)) in batch.iter().enumerate() {
+            let toks = lines.next().unwrap_or_default();
+            self.cut(text, starts[i], toks, *loc, *col);
+        }
+    }
+
+    /// Cut one lexed line at its braces into logical lines (keepalived's `read_line()`).
+    fn cut(
+        &mut self,
+        text: &str,
+        base: usize,
+        toks: Vec<(usize, Token<'_>)>,
+        loc: Loc,
+        col: usize,
+    ) {
         let mk = |off: usize| (col + off + 1) as u32;
-        let mut lines: Vec<(Vec<Word>, usize, usize, usize)> = Vec::new();
-        let mut last_end = 0usize;
-        for (off, tok) in toks {
+        // (first token offset, end offset, words as (offset, len, quoted))
+        let mut cur: Vec<(usize, usize, bool)> = Vec::new();
+        let mut cur_end = 0usize;
+        let emit = |this: &mut Self, cur: &mut Vec<(usize, usize, bool)>, end: usize| {
+            let Some(&(first, _, q)) = cur.first() else {
+                return;
+            };
+            let start = if q { first - 1 } else { first };
+            let raw = text
+                .get(start..end.min(text.len()))
+                .unwrap_or("")
+                .to_string();
+            let words = cur
+                .drain(..)
+                .map(|(o, l, quoted)| Word {
+                    start: (o - start) as u32,
+                    len: l as u32,
+                    col: mk(if quoted { o - 1 } else { o }),
+                    quoted,
+                })
+                .collect();
+            this.ready.push_back(Line {
+                words,
+                loc: Loc {
+                    col: mk(start),
+                    ..loc
+                },
+                raw,
+            });
+        };
+        for (abs, tok) in toks {
+            let off = abs - base;
             match tok {
                 Token::Open | Token::Close => {
-                    if !cur.is_empty() {
-                        lines.push((
-                            std::mem::take(&mut cur),
-                            cur_start,
-                            seg_start.unwrap_or(0),
-                            off,
-                        ));
-                    }
-                    let t = if tok == Token::Open { "{" } else { "}" };
-                    lines.push((
-                        vec![Word {
-                            text: t.into(),
+                    emit(self, &mut cur, cur_end);
+                    let raw = if tok == Token::Open { "{" } else { "}" };
+                    self.ready.push_back(Line {
+                        words: vec![Word {
+                            start: 0,
+                            len: 1,
                             col: mk(off),
                             quoted: false,
                         }],
-                        off,
-                        off,
-                        off + 1,
-                    ));
-                    seg_start = None;
+                        loc: Loc {
+                            col: mk(off),
+                            ..loc
+                        },
+                        raw: raw.to_string(),
+                    });
                 }
                 Token::Word { text: w, quoted } => {
-                    if cur.is_empty() {
-                        cur_start = off;
-                        seg_start = Some(off);
-                    }
-                    cur.push(Word {
-                        text: w.to_string(),
-                        col: mk(off),
-                        quoted,
-                    });
-                    last_end = off + w.len() + if quoted { 2 } else { 0 };
+                    // For a quoted word the span is its inside: one past the opening quote.
+                    let o = if quoted { off + 1 } else { off };
+                    cur.push((o, w.len(), quoted));
+                    cur_end = o + w.len() + usize::from(quoted);
                 }
-                Token::Unterminated(w) => {
+                Token::Unterminated(_) => {
+                    // keepalived stops reading the line's words at an unmatched quote.
                     self.report(
                         ErrorClass::UnmatchedQuote,
                         Loc {
@@ -631,40 +719,12 @@ impl<'d> Reader<'d> {
                         },
                         format!("Unmatched quote: '{}'", text.trim()),
                     );
-                    if cur.is_empty() {
-                        cur_start = off;
-                        seg_start = Some(off);
-                    }
-                    // keepalived stops reading the line's words at an unmatched quote.
-                    let _ = w;
-                    last_end = text.len();
+                    cur_end = text.len();
                     break;
                 }
             }
         }
-        if !cur.is_empty() {
-            lines.push((
-                cur,
-                cur_start,
-                seg_start.unwrap_or(0),
-                last_end.max(cur_start),
-            ));
-        }
-        for (words, start, _, end) in lines {
-            let raw = text
-                .get(start..end.min(text.len()))
-                .unwrap_or("")
-                .to_string();
-            let line_loc = Loc {
-                col: mk(start),
-                ..loc
-            };
-            self.ready.push_back(Line {
-                words,
-                loc: line_loc,
-                raw,
-            });
-        }
+        emit(self, &mut cur, cur_end);
     }
 
     /// Replace `$NAME`/`${NAME}` once across the line. Returns the new text and, for a
@@ -1180,7 +1240,7 @@ mod tests {
         let mut d = Diagnostics::default();
         let v = read_all(&opts, &mut d)
             .into_iter()
-            .map(|l| l.words.into_iter().map(|w| w.text).collect())
+            .map(|l| l.texts().map(str::to_string).collect())
             .collect();
         (v, d)
     }

@@ -29,30 +29,48 @@ pub enum Token<'a> {
 /// The grammar accepts every input (a word is any run of non-blank, non-quote, non-brace
 /// characters), so this cannot fail; a failure would be a grammar bug and yields no tokens.
 pub fn tokenize(line: &str) -> Vec<(usize, Token<'_>)> {
-    let mut out = Vec::new();
     let Ok(mut pairs) = LineParser::parse(Rule::line, line) else {
+        return Vec::new();
+    };
+    let Some(top) = pairs.next() else {
+        return Vec::new();
+    };
+    top.into_inner().filter_map(token).collect()
+}
+
+/// Tokens of every line of `buf` (lines end with `\n`), offsets relative to `buf`.
+pub fn tokenize_lines(buf: &str) -> Vec<Vec<(usize, Token<'_>)>> {
+    let mut out = Vec::new();
+    let Ok(mut pairs) = LineParser::parse(Rule::lines, buf) else {
         return out;
     };
     let Some(top) = pairs.next() else { return out };
-    for pair in top.into_inner() {
-        let start = pair.as_span().start();
-        let tok = match pair.as_rule() {
-            Rule::open => Token::Open,
-            Rule::close => Token::Close,
-            Rule::word => Token::Word {
-                text: pair.as_str(),
-                quoted: false,
-            },
-            Rule::quoted => {
-                let text = pair.into_inner().next().map_or("", |p| p.as_str());
-                Token::Word { text, quoted: true }
-            }
-            Rule::unterminated => Token::Unterminated(&pair.as_str()[1..]),
-            _ => continue,
-        };
-        out.push((start, tok));
+    for line in top.into_inner() {
+        if line.as_rule() != Rule::line_body {
+            continue;
+        }
+        out.push(line.into_inner().filter_map(token).collect());
     }
     out
+}
+
+fn token(pair: pest::iterators::Pair<'_, Rule>) -> Option<(usize, Token<'_>)> {
+    let start = pair.as_span().start();
+    let tok = match pair.as_rule() {
+        Rule::open => Token::Open,
+        Rule::close => Token::Close,
+        Rule::word => Token::Word {
+            text: pair.as_str(),
+            quoted: false,
+        },
+        Rule::quoted => {
+            let text = pair.into_inner().next().map_or("", |p| p.as_str());
+            Token::Word { text, quoted: true }
+        }
+        Rule::unterminated => Token::Unterminated(&pair.as_str()[1..]),
+        _ => return None,
+    };
+    Some((start, tok))
 }
 
 #[cfg(test)]
@@ -87,6 +105,23 @@ mod tests {
         assert_eq!(words(r#"x "open"#), ["x", "\"open"]);
         assert_eq!(words("  \t "), Vec::<String>::new());
         assert_eq!(words("it's"), ["it's"]);
+    }
+
+    #[test]
+    fn batches_lex_like_single_lines() {
+        let lines = ["a {", r#"x "q { }" y"#, "", r#"open "quote"#, "  }  "];
+        let buf: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let batch = tokenize_lines(&buf);
+        assert_eq!(batch.len(), lines.len());
+        let mut base = 0;
+        for (l, toks) in lines.iter().zip(&batch) {
+            let single: Vec<_> = tokenize(l)
+                .into_iter()
+                .map(|(o, t)| (o + base, t))
+                .collect();
+            assert_eq!(&single, toks);
+            base += l.len() + 1;
+        }
     }
 
     #[test]
