@@ -35,42 +35,72 @@ pub fn tokenize(line: &str) -> Vec<(usize, Token<'_>)> {
     let Some(top) = pairs.next() else {
         return Vec::new();
     };
-    top.into_inner().filter_map(token).collect()
-}
-
-/// Tokens of every line of `buf` (lines end with `\n`), offsets relative to `buf`.
-pub fn tokenize_lines(buf: &str) -> Vec<Vec<(usize, Token<'_>)>> {
     let mut out = Vec::new();
-    let Ok(mut pairs) = LineParser::parse(Rule::lines, buf) else {
-        return out;
-    };
-    let Some(top) = pairs.next() else { return out };
-    for line in top.into_inner() {
-        if line.as_rule() != Rule::line_body {
-            continue;
-        }
-        out.push(line.into_inner().filter_map(token).collect());
+    for p in top.into_inner() {
+        push_tokens(p, &mut out);
     }
     out
 }
 
-fn token(pair: pest::iterators::Pair<'_, Rule>) -> Option<(usize, Token<'_>)> {
+/// Tokens of every line of `buf` (each line ends with `\n`), offsets relative to `buf`.
+pub fn tokenize_lines(buf: &str) -> Vec<Vec<(usize, Token<'_>)>> {
+    let ends: Vec<usize> = buf.match_indices('\n').map(|(i, _)| i).collect();
+    let mut out: Vec<Vec<(usize, Token<'_>)>> = vec![Vec::new(); ends.len()];
+    let Ok(mut pairs) = LineParser::parse(Rule::lines, buf) else {
+        return out;
+    };
+    let Some(top) = pairs.next() else { return out };
+    let mut toks = Vec::new();
+    for p in top.into_inner() {
+        push_tokens(p, &mut toks);
+    }
+    // Tokens come in order: walk the line ends alongside.
+    let mut line = 0;
+    for (off, tok) in toks {
+        while line < ends.len() && off > ends[line] {
+            line += 1;
+        }
+        if let Some(v) = out.get_mut(line) {
+            v.push((off, tok));
+        }
+    }
+    out
+}
+
+fn push_tokens<'a>(pair: pest::iterators::Pair<'a, Rule>, out: &mut Vec<(usize, Token<'a>)>) {
     let start = pair.as_span().start();
     let tok = match pair.as_rule() {
         Rule::open => Token::Open,
         Rule::close => Token::Close,
-        Rule::word => Token::Word {
-            text: pair.as_str(),
-            quoted: false,
-        },
+        Rule::plain => {
+            out.extend(words_of(pair.as_str()).map(|(o, w)| {
+                (
+                    start + o,
+                    Token::Word {
+                        text: w,
+                        quoted: false,
+                    },
+                )
+            }));
+            return;
+        }
         Rule::quoted => {
             let text = pair.into_inner().next().map_or("", |p| p.as_str());
             Token::Word { text, quoted: true }
         }
         Rule::unterminated => Token::Unterminated(&pair.as_str()[1..]),
-        _ => return None,
+        _ => return,
     };
-    Some((start, tok))
+    out.push((start, tok));
+}
+
+/// The words of unquoted text: runs of characters other than keepalived's blanks, with their
+/// byte offsets.
+pub fn words_of(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    const BLANKS: [char; 6] = [' ', '\t', '\r', '\x0B', '\x0C', '\n'];
+    text.split(BLANKS)
+        .filter(|w| !w.is_empty())
+        .map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
 }
 
 #[cfg(test)]
