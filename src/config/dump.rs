@@ -151,8 +151,8 @@ impl Out {
         self.opt(key, v.as_deref().map(word), hint);
     }
 
-    fn opt_cmd(&mut self, key: &str, v: &Option<Command>, hint: &str) {
-        self.opt(key, v.as_ref().map(command), hint);
+    fn opt_cmd<C: AsRef<Command>>(&mut self, key: &str, v: &Option<C>, hint: &str) {
+        self.opt(key, v.as_ref().map(|c| command(c.as_ref())), hint);
     }
 
     /// A value block: `key {`, one line per value, `}`; `key { }` when empty.
@@ -287,13 +287,13 @@ fn forwarding(f: &Forwarding) -> String {
         Forwarding::Tun { kind, port, csum } => {
             let mut s = String::from("TUN");
             if let Some(k) = kind {
-                let _ = write!(s, " type {}", word(k));
+                let _ = write!(s, " type {k}");
             }
             if let Some(p) = port {
                 let _ = write!(s, " port {p}");
             }
             if let Some(c) = csum {
-                let _ = write!(s, " {}", word(c));
+                let _ = write!(s, " {c}");
             }
             s
         }
@@ -861,7 +861,11 @@ fn real_server(o: &mut Out, rs: &RealServer, vs_timing: &TimingOverrides) {
     o.opt("alpha", rs.alpha, "virtual_server alpha");
     o.opt_str("virtualhost", &rs.virtualhost, "virtual_server virtualhost");
     o.opt("smtp_alert", rs.smtp_alert, "global smtp_alert");
-    server_timing(o, &rs.timing, vs_timing);
+    server_timing(
+        o,
+        &rs.timing.as_deref().copied().unwrap_or_default(),
+        vs_timing,
+    );
     for ck in &rs.checkers {
         checker(o, ck);
     }
@@ -875,10 +879,11 @@ fn checker(o: &mut Out, ck: &Checker) {
     o.open(ck.kind.keyword());
     o.opt("connect_ip", ck.connect_ip, "real server address");
     o.opt("connect_port", ck.connect_port, "real server port");
-    o.opt("bindto", ck.bindto, "");
-    o.opt("bind_port", ck.bind_port, "");
-    o.opt_str("bind_if", &ck.bind_if, "");
-    o.opt("fwmark", ck.fwmark, "");
+    let bind = ck.bind.as_deref().cloned().unwrap_or_default();
+    o.opt("bindto", bind.bindto, "");
+    o.opt("bind_port", bind.bind_port, "");
+    o.opt_str("bind_if", &bind.bind_if, "");
+    o.opt("fwmark", bind.fwmark, "");
     o.opt("alpha", ck.alpha, "real_server alpha");
     o.opt("log_all_failures", ck.log_all_failures, "");
     let t = &ck.timing;

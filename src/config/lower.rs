@@ -1940,15 +1940,35 @@ impl Lowerer {
                 while i < args.len() {
                     match args[i].as_str() {
                         "type" => {
-                            kind = args.get(i + 1).cloned();
+                            kind = match args.get(i + 1).map(String::as_str) {
+                                Some("ipip") => Some(TunType::Ipip),
+                                Some("gue") => Some(TunType::Gue),
+                                Some("gre") => Some(TunType::Gre),
+                                other => {
+                                    d.error(
+                                        E::General,
+                                        n.line.loc_of(i + 2),
+                                        format!("Unknown TUN type '{}'", other.unwrap_or("")),
+                                    );
+                                    None
+                                }
+                            };
                             i += 2;
                         }
                         "port" => {
                             port = args.get(i + 1).and_then(|p| p.parse().ok());
                             i += 2;
                         }
-                        "nocsum" | "csum" | "remcsum" => {
-                            csum = Some(args[i].clone());
+                        "nocsum" => {
+                            csum = Some(TunCsum::NoCsum);
+                            i += 1;
+                        }
+                        "csum" => {
+                            csum = Some(TunCsum::Csum);
+                            i += 1;
+                        }
+                        "remcsum" => {
+                            csum = Some(TunCsum::RemCsum);
                             i += 1;
                         }
                         o => {
@@ -1975,6 +1995,9 @@ impl Lowerer {
     }
 
     fn timing(&self, c: &Node, d: &mut Diagnostics, t: &mut TimingOverrides) -> bool {
+        debug_assert!(
+            is_timing(c.kw.name) || !matches!(c.kw.name, "delay_loop" | "connect_timeout")
+        );
         match c.kw.name {
             "delay_loop" => t.delay_loop = self.timer(c, d).or(t.delay_loop),
             "connect_timeout" => t.connect_timeout = self.timer(c, d).or(t.connect_timeout),
@@ -2159,8 +2182,8 @@ impl Lowerer {
                 | "mh-port" | "mh-fallback" => vs.sched_flags.push(c.kw.name.to_string()),
                 "quorum" => vs.quorum = self.uint(c, d).map_or(vs.quorum, |v| v as u32),
                 "hysteresis" => vs.hysteresis = self.uint(c, d).map_or(vs.hysteresis, |v| v as u32),
-                "quorum_up" => vs.quorum_up = self.command(c, d),
-                "quorum_down" => vs.quorum_down = self.command(c, d),
+                "quorum_up" => vs.quorum_up = self.command(c, d).map(Box::new),
+                "quorum_down" => vs.quorum_down = self.command(c, d).map(Box::new),
                 "alpha" => vs.alpha = true,
                 "omega" => vs.omega = true,
                 "inhibit_on_failure" => vs.inhibit_on_failure = self.flag(c, d),
@@ -2244,13 +2267,14 @@ impl Lowerer {
             alpha: None,
             virtualhost: None,
             smtp_alert: None,
-            timing: TimingOverrides::default(),
-            checkers: Vec::new(),
+            timing: None,
+            checkers: Box::default(),
             loc: n.loc(),
         };
         let mut checker_nodes = Vec::new();
         for c in &n.children {
-            if self.timing(c, d, &mut rs.timing) {
+            if is_timing(c.kw.name) {
+                self.timing(c, d, rs.timing.get_or_insert_default());
                 continue;
             }
             match c.kw.name {
@@ -2271,8 +2295,8 @@ impl Lowerer {
                 "uthreshold" => rs.uthreshold = self.uint(c, d).map(|v| v as u32),
                 "lthreshold" => rs.lthreshold = self.uint(c, d).map(|v| v as u32),
                 "inhibit_on_failure" => rs.inhibit_on_failure = Some(self.flag(c, d)),
-                "notify_up" => rs.notify_up = self.command(c, d),
-                "notify_down" => rs.notify_down = self.command(c, d),
+                "notify_up" => rs.notify_up = self.command(c, d).map(Box::new),
+                "notify_down" => rs.notify_down = self.command(c, d).map(Box::new),
                 "alpha" => rs.alpha = Some(self.flag(c, d)),
                 "smtp_alert" => rs.smtp_alert = Some(self.flag(c, d)),
                 "virtualhost" => rs.virtualhost = self.string(c, d),
@@ -2280,13 +2304,13 @@ impl Lowerer {
                 _ => self.generic(c, d),
             }
         }
-        rs.checkers.reserve_exact(checker_nodes.len());
+        let mut checkers = Vec::with_capacity(checker_nodes.len());
         for c in checker_nodes {
             if let Some(ck) = self.checker(c, d, vs, &rs) {
-                rs.checkers.push(ck);
+                checkers.push(ck);
             }
         }
-        rs.checkers.shrink_to_fit();
+        rs.checkers = checkers.into_boxed_slice();
         Some(rs)
     }
 
@@ -2298,29 +2322,27 @@ impl Lowerer {
         rs: &RealServer,
     ) -> Option<Checker> {
         let mut kind = match n.kw.name {
-            "HTTP_GET" => CheckerKind::Http(HttpCheck::default()),
-            "SSL_GET" => CheckerKind::Ssl(HttpCheck::default()),
+            "HTTP_GET" => CheckerKind::Http(Box::default()),
+            "SSL_GET" => CheckerKind::Ssl(Box::default()),
             "TCP_CHECK" => CheckerKind::Tcp,
-            "MISC_CHECK" => CheckerKind::Misc(MiscCheck::default()),
-            "SMTP_CHECK" => CheckerKind::Smtp(SmtpCheck::default()),
-            "DNS_CHECK" => CheckerKind::Dns(DnsCheck::default()),
-            "UDP_CHECK" => CheckerKind::Udp(UdpCheck::default()),
+            "MISC_CHECK" => CheckerKind::Misc(Box::default()),
+            "SMTP_CHECK" => CheckerKind::Smtp(Box::default()),
+            "DNS_CHECK" => CheckerKind::Dns(Box::default()),
+            "UDP_CHECK" => CheckerKind::Udp(Box::default()),
             "PING_CHECK" => CheckerKind::Ping,
-            "FILE_CHECK" => CheckerKind::File(FileCheck::default()),
-            "BFD_CHECK" => CheckerKind::Bfd(BfdCheck::default()),
+            "FILE_CHECK" => CheckerKind::File(Box::default()),
+            "BFD_CHECK" => CheckerKind::Bfd(Box::default()),
             _ => return None,
         };
+        let mut overrides = TimingOverrides::default();
         let mut ck = Checker {
             kind: CheckerKind::Tcp,
             connect_ip: None,
             connect_port: None,
-            bindto: None,
-            bind_port: None,
-            bind_if: None,
-            fwmark: None,
+            bind: None,
             alpha: None,
             log_all_failures: None,
-            overrides: TimingOverrides::default(),
+
             timing: CheckTiming {
                 delay_loop: Micros::secs(60),
                 connect_timeout: Micros::secs(5),
@@ -2331,17 +2353,22 @@ impl Lowerer {
             loc: n.loc(),
         };
         for c in &n.children {
-            if self.timing(c, d, &mut ck.overrides) {
+            if self.timing(c, d, &mut overrides) {
                 continue;
             }
             if matches!(c.kw.block, Block::CheckerCommon | Block::CheckerConnect) {
                 match c.kw.name {
                     "connect_ip" => ck.connect_ip = self.addr(c, d),
                     "connect_port" => ck.connect_port = self.uint(c, d).map(|v| v as u16),
-                    "bindto" => ck.bindto = self.addr(c, d),
-                    "bind_port" => ck.bind_port = self.uint(c, d).map(|v| v as u16),
-                    "bind_if" => ck.bind_if = self.string(c, d),
-                    "fwmark" => ck.fwmark = self.uint(c, d).map(|v| v as u32),
+                    "bindto" => ck.bind.get_or_insert_default().bindto = self.addr(c, d),
+                    "bind_port" => {
+                        ck.bind.get_or_insert_default().bind_port =
+                            self.uint(c, d).map(|v| v as u16)
+                    }
+                    "bind_if" => ck.bind.get_or_insert_default().bind_if = self.string(c, d),
+                    "fwmark" => {
+                        ck.bind.get_or_insert_default().fwmark = self.uint(c, d).map(|v| v as u32)
+                    }
                     "alpha" => ck.alpha = Some(self.flag(c, d)),
                     "log_all_failures" => ck.log_all_failures = Some(self.flag(c, d)),
                     _ => self.generic(c, d),
@@ -2467,7 +2494,11 @@ impl Lowerer {
             _ => {}
         }
         // Inheritance: checker ← real_server ← virtual_server ← default.
-        let o = [ck.overrides, rs.timing, vs.timing];
+        let o = [
+            overrides,
+            rs.timing.as_deref().copied().unwrap_or_default(),
+            vs.timing,
+        ];
         let pick = |f: fn(&TimingOverrides) -> Option<Micros>| o.iter().find_map(f);
         let (default_retry, default_dbr) = match kind {
             CheckerKind::Misc(_) => (0, Micros::secs(1)),
@@ -2536,6 +2567,19 @@ impl Lowerer {
         }
         u
     }
+}
+
+/// The checker timers that a virtual server, real server or checker may set.
+fn is_timing(name: &str) -> bool {
+    matches!(
+        name,
+        "delay_loop"
+            | "connect_timeout"
+            | "retry"
+            | "nb_get_retry"
+            | "delay_before_retry"
+            | "warmup"
+    )
 }
 
 fn words(l: &Line) -> Vec<String> {

@@ -84,6 +84,12 @@ pub struct IgnoredKeyword {
     pub loc: Loc,
 }
 
+impl AsRef<Command> for Command {
+    fn as_ref(&self) -> &Command {
+        self
+    }
+}
+
 /// A script or notify command: keepalived splits it with shell-like quoting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -538,10 +544,46 @@ pub enum Forwarding {
     Nat,
     Dr,
     Tun {
-        kind: Option<String>,
+        kind: Option<TunType>,
         port: Option<u16>,
-        csum: Option<String>,
+        csum: Option<TunCsum>,
     },
+}
+
+/// `lvs_method TUN type ...`: the tunnel encapsulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunType {
+    Ipip,
+    Gue,
+    Gre,
+}
+
+/// `lvs_method TUN ... nocsum|csum|remcsum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunCsum {
+    NoCsum,
+    Csum,
+    RemCsum,
+}
+
+impl std::fmt::Display for TunType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TunType::Ipip => "ipip",
+            TunType::Gue => "gue",
+            TunType::Gre => "gre",
+        })
+    }
+}
+
+impl std::fmt::Display for TunCsum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TunCsum::NoCsum => "nocsum",
+            TunCsum::Csum => "csum",
+            TunCsum::RemCsum => "remcsum",
+        })
+    }
 }
 
 /// How a virtual server is addressed.
@@ -611,8 +653,8 @@ pub struct VirtualServer {
     pub persistence_engine: Option<String>,
     pub quorum: u32,
     pub hysteresis: u32,
-    pub quorum_up: Option<Command>,
-    pub quorum_down: Option<Command>,
+    pub quorum_up: Option<Box<Command>>,
+    pub quorum_down: Option<Box<Command>>,
     pub alpha: bool,
     pub omega: bool,
     pub inhibit_on_failure: bool,
@@ -637,13 +679,15 @@ pub struct RealServer {
     pub uthreshold: Option<u32>,
     pub lthreshold: Option<u32>,
     pub inhibit_on_failure: Option<bool>,
-    pub notify_up: Option<Command>,
-    pub notify_down: Option<Command>,
+    pub notify_up: Option<Box<Command>>,
+    pub notify_down: Option<Box<Command>>,
     pub alpha: Option<bool>,
     pub virtualhost: Option<String>,
     pub smtp_alert: Option<bool>,
-    pub timing: TimingOverrides,
-    pub checkers: Vec<Checker>,
+    /// Timers written at this real server (`None`: none written).
+    pub timing: Option<Box<TimingOverrides>>,
+    /// Exactly sized: a large configuration holds 100k real servers.
+    pub checkers: Box<[Checker]>,
     pub loc: Loc,
 }
 
@@ -652,30 +696,37 @@ pub struct Checker {
     pub kind: CheckerKind,
     pub connect_ip: Option<IpAddr>,
     pub connect_port: Option<u16>,
-    pub bindto: Option<IpAddr>,
-    pub bind_port: Option<u16>,
-    pub bind_if: Option<String>,
-    pub fwmark: Option<u32>,
+    /// Source binding (`bindto`, `bind_port`, `bind_if`, `fwmark`), rarely set.
+    pub bind: Option<Box<CheckerBind>>,
     pub alpha: Option<bool>,
     pub log_all_failures: Option<bool>,
-    pub overrides: TimingOverrides,
     /// Effective timing after inheritance (checker ← real_server ← virtual_server ← default).
     pub timing: CheckTiming,
     pub loc: Loc,
 }
 
+/// Where a checker's connection comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckerBind {
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub bind_if: Option<String>,
+    pub fwmark: Option<u32>,
+}
+
 #[derive(Debug, Clone)]
+/// The checker and its own settings (boxed: most real servers carry a plain TCP_CHECK).
 pub enum CheckerKind {
-    Http(HttpCheck),
-    Ssl(HttpCheck),
+    Http(Box<HttpCheck>),
+    Ssl(Box<HttpCheck>),
     Tcp,
-    Misc(MiscCheck),
-    Smtp(SmtpCheck),
-    Dns(DnsCheck),
-    Udp(UdpCheck),
+    Misc(Box<MiscCheck>),
+    Smtp(Box<SmtpCheck>),
+    Dns(Box<DnsCheck>),
+    Udp(Box<UdpCheck>),
     Ping,
-    File(FileCheck),
-    Bfd(BfdCheck),
+    File(Box<FileCheck>),
+    Bfd(Box<BfdCheck>),
 }
 
 impl CheckerKind {
@@ -769,4 +820,22 @@ pub struct FileCheck {
 #[derive(Debug, Clone, Default)]
 pub struct BfdCheck {
     pub name: Option<String>,
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use super::*;
+        eprintln!(
+            "RS {} CK {} VS {} Kind {} Timing {} CT {} Fwd {} IA {}",
+            std::mem::size_of::<RealServer>(),
+            std::mem::size_of::<Checker>(),
+            std::mem::size_of::<VirtualServer>(),
+            std::mem::size_of::<CheckerKind>(),
+            std::mem::size_of::<TimingOverrides>(),
+            std::mem::size_of::<CheckTiming>(),
+            std::mem::size_of::<Option<Forwarding>>(),
+            std::mem::size_of::<VrrpInstance>()
+        );
+    }
 }

@@ -15,7 +15,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::LoadOptions;
 use super::diag::{Diagnostics, ErrorClass, Loc};
@@ -93,9 +92,10 @@ mod inc {
     pub const B: u8 = 8; // brace alternative missing
 }
 
+/// An open configuration file, read a line at a time (memory does not grow with its size).
 struct OpenFile {
-    text: Arc<[u8]>,
-    pos: usize,
+    input: std::io::BufReader<std::fs::File>,
+    buf: Vec<u8>,
     line_no: u32,
     file: u32,
     dir: PathBuf,
@@ -359,8 +359,8 @@ impl<'d> Reader<'d> {
                 );
                 continue;
             }
-            let text: Arc<[u8]> = match std::fs::read(&p) {
-                Ok(b) => b.into(),
+            let input = match std::fs::File::open(&p) {
+                Ok(f) => std::io::BufReader::with_capacity(64 << 10, f),
                 Err(e) => {
                     self.report(
                         class,
@@ -379,8 +379,8 @@ impl<'d> Reader<'d> {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| dir.to_path_buf());
             self.files.push(OpenFile {
-                text,
-                pos: 0,
+                input,
+                buf: Vec::new(),
                 line_no: 0,
                 file,
                 dir,
@@ -392,26 +392,64 @@ impl<'d> Reader<'d> {
     fn next_physical(&mut self) -> Option<(String, Loc)> {
         loop {
             let f = self.files.last_mut()?;
-            if f.pos >= f.text.len() {
-                self.files.pop();
-                continue;
+            f.buf.clear();
+            let read = {
+                use std::io::BufRead;
+                // At most one byte past the longest line we accept: longer lines are cut here
+                // (and reported below) instead of being held in memory whole.
+                let limit = (MAX_LINE_LEN + 2) as u64;
+                std::io::Read::take(&mut f.input, limit).read_until(b'\n', &mut f.buf)
+            };
+            match read {
+                Ok(0) => {
+                    self.files.pop();
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let loc = Loc {
+                        file: f.file,
+                        line: f.line_no + 1,
+                        col: 1,
+                    };
+                    self.files.pop();
+                    self.report(
+                        ErrorClass::Logged,
+                        loc,
+                        format!("read error ({e}) - rest of the file ignored"),
+                    );
+                    continue;
+                }
             }
-            let all = Arc::clone(&f.text);
-            let start = f.pos;
-            let rest = &all[start..];
-            let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            let mut bytes = &rest[..end];
-            f.pos += end + 1;
             f.line_no += 1;
-            while let [head @ .., b'\r'] = bytes {
-                bytes = head;
+            // The line's bytes become its String without a copy; the next line starts in a
+            // buffer of a likely size (no regrowth on the way).
+            let next = Vec::with_capacity(f.buf.len().max(64));
+            let mut buf = std::mem::replace(&mut f.buf, next);
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            } else if buf.len() > MAX_LINE_LEN {
+                // The line goes on: skip to its end.
+                use std::io::BufRead;
+                let mut sink = Vec::new();
+                loop {
+                    sink.clear();
+                    match std::io::Read::take(&mut f.input, 1 << 16).read_until(b'\n', &mut sink) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if sink.last() == Some(&b'\n') => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+            while buf.last() == Some(&b'\r') {
+                buf.pop();
             }
             let loc = Loc {
                 file: f.file,
                 line: f.line_no,
                 col: 1,
             };
-            if bytes.len() > MAX_LINE_LEN {
+            if buf.len() > MAX_LINE_LEN {
                 self.report(
                     ErrorClass::General,
                     loc,
@@ -419,15 +457,15 @@ impl<'d> Reader<'d> {
                 );
                 continue;
             }
-            let text = match std::str::from_utf8(bytes) {
-                Ok(s) => s.to_string(),
-                Err(_) => {
+            let text = match String::from_utf8(buf) {
+                Ok(s) => s,
+                Err(e) => {
                     self.report(
                         ErrorClass::Logged,
                         loc,
                         "line is not valid UTF-8; invalid bytes replaced by U+FFFD".to_string(),
                     );
-                    String::from_utf8_lossy(bytes).into_owned()
+                    String::from_utf8_lossy(e.as_bytes()).into_owned()
                 }
             };
             if text.contains('\0') {

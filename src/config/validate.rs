@@ -781,9 +781,9 @@ fn check_script_security(c: &Config, d: &mut Diagnostics) {
     }
     let mut check_scripts: Vec<&Command> = Vec::new();
     for vs in &c.virtual_servers {
-        check_scripts.extend(vs.quorum_up.iter().chain(&vs.quorum_down));
+        check_scripts.extend(vs.quorum_up.iter().chain(&vs.quorum_down).map(|c| &**c));
         for rs in &vs.real_servers {
-            check_scripts.extend(rs.notify_up.iter().chain(&rs.notify_down));
+            check_scripts.extend(rs.notify_up.iter().chain(&rs.notify_down).map(|c| &**c));
             for ck in &rs.checkers {
                 if let CheckerKind::Misc(m) = &ck.kind {
                     check_scripts.extend(&m.path);
