@@ -36,7 +36,7 @@ impl Node {
         self.line.loc
     }
     fn argc(&self) -> usize {
-        self.line.words.len().saturating_sub(1)
+        self.line.words().len().saturating_sub(1)
     }
     fn args(&self) -> Vec<String> {
         self.line.texts().skip(1).map(str::to_string).collect()
@@ -527,7 +527,7 @@ impl Lowerer {
     /// optional `user [group]` is not part of it (keepalived's notify scripts take
     /// `"script args" [user [group]]`).
     fn command(&self, n: &Node, d: &mut Diagnostics) -> Option<Command> {
-        let raw = n.line.raw.trim_start();
+        let raw = n.line.raw().trim_start();
         let rest = raw.strip_prefix(n.line.word(0).unwrap_or("")).unwrap_or("");
         if rest.trim().is_empty() {
             self.arg1(n, d);
@@ -541,7 +541,7 @@ impl Lowerer {
                 return None;
             }
         };
-        let first_is_quoted = n.line.words.get(1).is_some_and(|w| w.quoted);
+        let first_is_quoted = n.line.words().get(1).is_some_and(|w| w.quoted);
         let (args, user, group) = if first_is_quoted {
             let args =
                 split_command(words.first().map(String::as_str).unwrap_or("")).unwrap_or_default();

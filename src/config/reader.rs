@@ -18,20 +18,29 @@ use std::path::{Path, PathBuf};
 
 use super::LoadOptions;
 use super::diag::{Diagnostics, ErrorClass, Loc};
-use super::syntax::{Token, tokenize_lines};
+use super::syntax::{Token, tokenize_flat};
+use std::rc::Rc;
 
 /// One logical line as keepalived's `read_line()` hands it on: a brace alone, or the words
-/// between braces. The words are spans of `raw`, so a line costs two allocations.
+/// between braces. Lines share the text of the batch they were lexed in (no allocation per line).
 #[derive(Debug, Clone)]
 pub struct Line {
-    pub words: Vec<Word>,
+    batch: Rc<Batch>,
+    /// Byte range of this line's text in the batch.
+    raw: (u32, u32),
+    /// Range of this line's words in the batch.
+    span: (u32, u32),
     pub loc: Loc,
-    /// The text of this logical line (after macros), for keywords that re-split their raw text
-    /// (scripts: keepalived re-reads them with shell-like quoting).
-    pub raw: String,
 }
 
-/// A word of a [`Line`]: its text is `raw[start..start + len]` (inside the quotes if quoted).
+/// The text of a batch of expanded lines and the words of all of them.
+#[derive(Debug)]
+struct Batch {
+    buf: String,
+    words: Vec<Word>,
+}
+
+/// A word of a [`Line`]: its text is a span of the batch (inside the quotes if quoted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Word {
     start: u32,
@@ -42,7 +51,8 @@ pub struct Word {
 
 impl Line {
     fn is_brace(&self, b: &str) -> bool {
-        self.words.len() == 1 && !self.words[0].quoted && self.text(&self.words[0]) == b
+        let w = self.words();
+        w.len() == 1 && !w[0].quoted && self.text(&w[0]) == b
     }
     pub fn is_open(&self) -> bool {
         self.is_brace("{")
@@ -50,21 +60,36 @@ impl Line {
     pub fn is_close(&self) -> bool {
         self.is_brace("}")
     }
+    /// The words of this line.
+    pub fn words(&self) -> &[Word] {
+        self.batch
+            .words
+            .get(self.span.0 as usize..self.span.1 as usize)
+            .unwrap_or(&[])
+    }
+    /// The text of this logical line (after macros), for keywords that re-split their raw text
+    /// (scripts: keepalived re-reads them with shell-like quoting).
+    pub fn raw(&self) -> &str {
+        self.batch
+            .buf
+            .get(self.raw.0 as usize..self.raw.1 as usize)
+            .unwrap_or("")
+    }
     /// The text of one of this line's words.
     pub fn text(&self, w: &Word) -> &str {
         let (s, e) = (w.start as usize, w.start as usize + w.len as usize);
-        self.raw.get(s..e).unwrap_or("")
+        self.batch.buf.get(s..e).unwrap_or("")
     }
     pub fn word(&self, i: usize) -> Option<&str> {
-        self.words.get(i).map(|w| self.text(w))
+        self.words().get(i).map(|w| self.text(w))
     }
     /// Every word's text.
     pub fn texts(&self) -> impl Iterator<Item = &str> + '_ {
-        self.words.iter().map(|w| self.text(w))
+        self.words().iter().map(|w| self.text(w))
     }
     /// The location of word `i` (or of the line if there is no such word).
     pub fn loc_of(&self, i: usize) -> Loc {
-        match self.words.get(i) {
+        match self.words().get(i) {
             Some(w) => Loc {
                 col: w.col,
                 ..self.loc
@@ -132,9 +157,10 @@ pub struct Reader<'d> {
     expansions: usize,
     /// Lines produced by ~SEQ/~LST for the current physical line.
     repeat_lines: u64,
-    /// Expanded lines waiting for the lexer, with their location and column offset.
-    batch: Vec<(String, Loc, usize)>,
-    batch_len: usize,
+    /// Expanded lines waiting for the lexer: their text ("\n" after each) and, per line, its
+    /// start in that text, location and column offset.
+    batch_buf: String,
+    batch_lines: Vec<(usize, Loc, usize)>,
     random_state: u64,
 }
 
@@ -176,8 +202,8 @@ impl<'d> Reader<'d> {
             collecting: None,
             expansions: 0,
             repeat_lines: 0,
-            batch: Vec::new(),
-            batch_len: 0,
+            batch_buf: String::new(),
+            batch_lines: Vec::new(),
             random_state: 0x9e37_79b9_7f4a_7c15,
         };
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -202,7 +228,7 @@ impl<'d> Reader<'d> {
             if let Some(l) = self.ready.pop_front() {
                 return Some(l);
             }
-            if self.batch.len() >= BATCH_LINES || self.batch_len >= BATCH_BYTES {
+            if self.batch_lines.len() >= BATCH_LINES || self.batch_buf.len() >= BATCH_BYTES {
                 self.flush_batch();
                 continue;
             }
@@ -215,7 +241,7 @@ impl<'d> Reader<'d> {
             }
             // Expand lines until a batch is full (or the input ends), then lex the batch.
             let Some((text, loc)) = self.next_physical() else {
-                if self.batch.is_empty() {
+                if self.batch_lines.is_empty() {
                     return None;
                 }
                 self.flush_batch();
@@ -652,117 +678,122 @@ impl<'d> Reader<'d> {
     /// Queue one expanded line for the lexer; lines are lexed in batches (one pest parse for
     /// many lines) and cut at braces into logical lines.
     fn split(&mut self, text: String, loc: Loc, col: usize) {
-        self.batch_len += text.len() + 1;
-        self.batch.push((text, loc, col));
+        self.batch_lines.push((self.batch_buf.len(), loc, col));
+        self.batch_buf.push_str(&text);
+        self.batch_buf.push('\n');
     }
 
     /// Lex the queued lines and hand their logical lines to `ready`.
     fn flush_batch(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch_lines.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
-        self.batch_len = 0;
-        let mut buf = String::with_capacity(batch.iter().map(|b| b.0.len() + 1).sum());
-        for (t, _, _) in &batch {
-            buf.push_str(t);
-            buf.push('\n');
-        }
-        let mut starts = Vec::with_capacity(batch.len());
-        let mut off = 0;
-        for (t, _, _) in &batch {
-            starts.push(off);
-            off += t.len() + 1;
-        }
-        let mut lines = tokenize_lines(&buf).into_iter();
-        for (i, (text, loc, col)) in batch.iter().enumerate() {
-            let toks = lines.next().unwrap_or_default();
-            self.cut(text, starts[i], toks, *loc, *col);
-        }
-    }
-
-    /// Cut one lexed line at its braces into logical lines (keepalived's `read_line()`).
-    fn cut(
-        &mut self,
-        text: &str,
-        base: usize,
-        toks: Vec<(usize, Token<'_>)>,
-        loc: Loc,
-        col: usize,
-    ) {
-        let mk = |off: usize| (col + off + 1) as u32;
-        // (first token offset, end offset, words as (offset, len, quoted))
-        let mut cur: Vec<(usize, usize, bool)> = Vec::new();
-        let mut cur_end = 0usize;
-        let emit = |this: &mut Self, cur: &mut Vec<(usize, usize, bool)>, end: usize| {
-            let Some(&(first, _, q)) = cur.first() else {
-                return;
-            };
-            let start = if q { first - 1 } else { first };
-            let raw = text
-                .get(start..end.min(text.len()))
-                .unwrap_or("")
-                .to_string();
-            let words = cur
-                .drain(..)
-                .map(|(o, l, quoted)| Word {
-                    start: (o - start) as u32,
-                    len: l as u32,
-                    col: mk(if quoted { o - 1 } else { o }),
-                    quoted,
-                })
-                .collect();
-            this.ready.push_back(Line {
-                words,
-                loc: Loc {
-                    col: mk(start),
-                    ..loc
-                },
-                raw,
-            });
-        };
-        for (abs, tok) in toks {
-            let off = abs - base;
-            match tok {
-                Token::Open | Token::Close => {
-                    emit(self, &mut cur, cur_end);
-                    let raw = if tok == Token::Open { "{" } else { "}" };
-                    self.ready.push_back(Line {
-                        words: vec![Word {
-                            start: 0,
-                            len: 1,
-                            col: mk(off),
-                            quoted: false,
-                        }],
-                        loc: Loc {
-                            col: mk(off),
-                            ..loc
-                        },
-                        raw: raw.to_string(),
-                    });
+        let buf = std::mem::take(&mut self.batch_buf);
+        let metas = std::mem::take(&mut self.batch_lines);
+        let mut words: Vec<Word> = Vec::with_capacity(metas.len() * 3);
+        // (raw start, raw end, first word, end word, loc)
+        let mut lines: Vec<(u32, u32, u32, u32, Loc)> = Vec::with_capacity(metas.len() * 2);
+        let mut unmatched: Vec<(Loc, String)> = Vec::new();
+        {
+            let toks = tokenize_flat(&buf);
+            let mut t = 0;
+            for (i, &(start, loc, col)) in metas.iter().enumerate() {
+                let end = metas.get(i + 1).map_or(buf.len(), |m| m.0) - 1; // before the "\n"
+                let mk = |off: usize| (col + off - start + 1) as u32;
+                // The logical line being built: (raw start, first word index).
+                let mut cur: Option<(usize, usize)> = None;
+                let mut cur_end = start;
+                let close = |cur: &mut Option<(usize, usize)>,
+                             cur_end: usize,
+                             words: &Vec<Word>,
+                             lines: &mut Vec<_>| {
+                    if let Some((rs, w0)) = cur.take() {
+                        lines.push((
+                            rs as u32,
+                            cur_end as u32,
+                            w0 as u32,
+                            words.len() as u32,
+                            Loc { col: mk(rs), ..loc },
+                        ));
+                    }
+                };
+                while let Some(&(off, ref tok)) = toks.get(t) {
+                    if off >= end {
+                        break;
+                    }
+                    t += 1;
+                    match *tok {
+                        Token::Open | Token::Close => {
+                            close(&mut cur, cur_end, &words, &mut lines);
+                            words.push(Word {
+                                start: off as u32,
+                                len: 1,
+                                col: mk(off),
+                                quoted: false,
+                            });
+                            let n = words.len() as u32;
+                            lines.push((
+                                off as u32,
+                                off as u32 + 1,
+                                n - 1,
+                                n,
+                                Loc {
+                                    col: mk(off),
+                                    ..loc
+                                },
+                            ));
+                        }
+                        Token::Word { text, quoted } => {
+                            // A quoted word's span is its inside: one past the opening quote.
+                            let o = if quoted { off + 1 } else { off };
+                            if cur.is_none() {
+                                cur = Some((off, words.len()));
+                            }
+                            words.push(Word {
+                                start: o as u32,
+                                len: text.len() as u32,
+                                col: mk(off),
+                                quoted,
+                            });
+                            cur_end = o + text.len() + usize::from(quoted);
+                        }
+                        Token::Unterminated(_) => {
+                            // keepalived stops reading the line's words at an unmatched quote.
+                            let line_text = buf.get(start..end).unwrap_or("");
+                            unmatched.push((
+                                Loc {
+                                    col: mk(off),
+                                    ..loc
+                                },
+                                format!("Unmatched quote: '{}'", line_text.trim()),
+                            ));
+                            if cur.is_none() {
+                                cur = Some((off, words.len()));
+                            }
+                            cur_end = end;
+                            // Skip whatever else the lexer found on this line.
+                            while toks.get(t).is_some_and(|&(o, _)| o < end) {
+                                t += 1;
+                            }
+                            break;
+                        }
+                    }
                 }
-                Token::Word { text: w, quoted } => {
-                    // For a quoted word the span is its inside: one past the opening quote.
-                    let o = if quoted { off + 1 } else { off };
-                    cur.push((o, w.len(), quoted));
-                    cur_end = o + w.len() + usize::from(quoted);
-                }
-                Token::Unterminated(_) => {
-                    // keepalived stops reading the line's words at an unmatched quote.
-                    self.report(
-                        ErrorClass::UnmatchedQuote,
-                        Loc {
-                            col: mk(off),
-                            ..loc
-                        },
-                        format!("Unmatched quote: '{}'", text.trim()),
-                    );
-                    cur_end = text.len();
-                    break;
-                }
+                close(&mut cur, cur_end, &words, &mut lines);
             }
         }
-        emit(self, &mut cur, cur_end);
+        for (loc, msg) in unmatched {
+            self.report(ErrorClass::UnmatchedQuote, loc, msg);
+        }
+        let batch = Rc::new(Batch { buf, words });
+        for (rs, re, w0, w1, loc) in lines {
+            self.ready.push_back(Line {
+                batch: Rc::clone(&batch),
+                raw: (rs, re),
+                span: (w0, w1),
+                loc,
+            });
+        }
     }
 
     /// Replace `$NAME`/`${NAME}` once across the line. Returns the new text and, for a
@@ -1390,8 +1421,8 @@ mod tests {
         let mut d = Diagnostics::default();
         let v = read_all(&LoadOptions::new(&p), &mut d);
         assert_eq!((v[0].loc.line, v[0].loc.col), (2, 3));
-        assert_eq!(v[0].words[1].col, 7);
-        assert_eq!(v[1].words[0].col, 11);
+        assert_eq!(v[0].words()[1].col, 7);
+        assert_eq!(v[1].words()[0].col, 11);
     }
 
     #[test]

@@ -42,6 +42,20 @@ pub fn tokenize(line: &str) -> Vec<(usize, Token<'_>)> {
     out
 }
 
+/// Tokens of all of `buf` (lines end with `\n`; no token crosses one), in order, with their
+/// offsets in `buf`.
+pub fn tokenize_flat(buf: &str) -> Vec<(usize, Token<'_>)> {
+    let mut toks = Vec::new();
+    if let Ok(mut pairs) = LineParser::parse(Rule::lines, buf) {
+        if let Some(top) = pairs.next() {
+            for p in top.into_inner() {
+                push_tokens(p, &mut toks);
+            }
+        }
+    }
+    toks
+}
+
 /// Tokens of every line of `buf` (each line ends with `\n`), offsets relative to `buf`.
 pub fn tokenize_lines(buf: &str) -> Vec<Vec<(usize, Token<'_>)>> {
     let ends: Vec<usize> = buf.match_indices('\n').map(|(i, _)| i).collect();
