@@ -821,21 +821,3 @@ pub struct FileCheck {
 pub struct BfdCheck {
     pub name: Option<String>,
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use super::*;
-        eprintln!(
-            "RS {} CK {} VS {} Kind {} Timing {} CT {} Fwd {} IA {}",
-            std::mem::size_of::<RealServer>(),
-            std::mem::size_of::<Checker>(),
-            std::mem::size_of::<VirtualServer>(),
-            std::mem::size_of::<CheckerKind>(),
-            std::mem::size_of::<TimingOverrides>(),
-            std::mem::size_of::<CheckTiming>(),
-            std::mem::size_of::<Option<Forwarding>>(),
-            std::mem::size_of::<VrrpInstance>()
-        );
-    }
-}

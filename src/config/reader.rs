@@ -517,7 +517,7 @@ impl<'d> Reader<'d> {
             }
             return;
         }
-        let (body, lead, cont) = decomment(&text);
+        let (body, lead, cont) = decomment_owned(text);
         if let Some(q) = body.unterminated_quote {
             self.report(
                 ErrorClass::General,
@@ -1122,6 +1122,29 @@ fn parse_c_long(s: &str) -> Option<i64> {
         d.parse().ok()?
     };
     Some(if neg { -v } else { v })
+}
+
+/// [`decomment`] without a copy for the common line that has no comment, quote or backslash:
+/// only its surrounding blanks go.
+fn decomment_owned(mut text: String) -> (Decommented, usize, bool) {
+    if text
+        .bytes()
+        .any(|b| matches!(b, b'#' | b'!' | b'"' | b'\\'))
+    {
+        return decomment(&text);
+    }
+    let lead = text.len() - text.trim_start_matches([' ', '\t']).len();
+    let keep = text.trim_end_matches([' ', '\t']).len();
+    text.truncate(keep.max(lead));
+    text.drain(..lead);
+    (
+        Decommented {
+            text,
+            unterminated_quote: None,
+        },
+        lead,
+        false,
+    )
 }
 
 struct Decommented {
