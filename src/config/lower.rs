@@ -1442,8 +1442,12 @@ impl Lowerer {
                 "state" => {
                     let Some(s) = self.arg1(c, d) else { continue };
                     match s {
-                        "MASTER" => v.state = InitialState::Master,
+                        "MASTER" => {
+                            v.state = InitialState::Master;
+                            v.state_given = true;
+                        }
                         "BACKUP" => {
+                            v.state_given = true;
                             if v.state == InitialState::Master {
                                 d.error(
                                     E::General,
@@ -1489,6 +1493,7 @@ impl Lowerer {
                 }
                 "priority" => {
                     let Some(s) = self.arg1(c, d) else { continue };
+                    v.priority_given = true;
                     match parse_uint(s) {
                         Some(x @ 1..=255) => v.priority = Priority(x as u8),
                         _ => {

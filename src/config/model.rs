@@ -390,7 +390,12 @@ pub struct UnicastPeer {
 #[derive(Debug, Clone)]
 pub struct VrrpInstance {
     pub name: String,
+    /// Initial state and priority, completed by validation as keepalived does: a missing
+    /// priority is 255 for `state MASTER` and 100 otherwise; a missing state is MASTER for the
+    /// address owner (priority 255) and BACKUP otherwise. `*_given` say what was written.
     pub state: InitialState,
+    pub state_given: bool,
+    pub priority_given: bool,
     pub interface: Option<(String, Loc)>,
     pub vrid: Option<Vrid>,
     pub priority: Priority,
@@ -446,6 +451,8 @@ impl VrrpInstance {
         VrrpInstance {
             name,
             state: InitialState::Backup,
+            state_given: false,
+            priority_given: false,
             interface: None,
             vrid: None,
             priority: Priority(100),

@@ -418,13 +418,31 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
                 );
             }
         }
-        if strict && v.state == InitialState::Master && v.priority.0 != 255 {
+        // keepalived's vrrp_complete_instance(): derive the missing one of state / priority.
+        if !v.priority_given {
+            v.priority = Priority(if v.state == InitialState::Master {
+                255
+            } else {
+                100
+            });
+        }
+        if !v.state_given {
+            v.state = if v.priority.0 == 255 {
+                InitialState::Master
+            } else {
+                InitialState::Backup
+            };
+        } else if strict && (v.state == InitialState::Master) != (v.priority.0 == 255) {
             d.error(
                 E::General,
                 v.loc,
                 format!("({n}) State MASTER must match being address owner"),
             );
-            v.state = InitialState::Backup;
+            v.state = if v.priority.0 == 255 {
+                InitialState::Master
+            } else {
+                InitialState::Backup
+            };
         }
         if let Some(auth) = v.authentication.clone() {
             if strict {
@@ -821,4 +839,31 @@ fn report_security(d: &mut Diagnostics, loc: Loc, what: &str) {
         loc,
         format!("SECURITY VIOLATION - {what} (add 'enable_script_security' to global_defs, and 'script_user' if the scripts should not run as root)"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LoadOptions, load};
+    use super::*;
+
+    fn instance(body: &str) -> VrrpInstance {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.conf");
+        std::fs::write(&p, format!("vrrp_instance VI {{\n interface lo\n virtual_router_id 1\n{body}\n virtual_ipaddress {{\n 198.51.100.1\n }}\n}}\n")).unwrap();
+        let mut o = LoadOptions::new(&p);
+        o.check_interfaces = false;
+        load(&o).config.instances.remove(0)
+    }
+
+    #[test]
+    fn state_and_priority_complete_each_other() {
+        let v = instance(" state MASTER");
+        assert_eq!((v.state, v.priority), (InitialState::Master, Priority(255)));
+        let v = instance(" priority 255");
+        assert_eq!((v.state, v.priority), (InitialState::Master, Priority(255)));
+        let v = instance("");
+        assert_eq!((v.state, v.priority), (InitialState::Backup, Priority(100)));
+        let v = instance(" state MASTER\n priority 150");
+        assert_eq!((v.state, v.priority), (InitialState::Master, Priority(150)));
+    }
 }
