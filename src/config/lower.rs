@@ -1634,7 +1634,16 @@ impl Lowerer {
                 "unicast_ttl" => v.unicast_ttl = self.uint(c, d).map(|x| x as u8),
                 "unicast_fault_no_peer" => v.unicast_fault_no_peer = true,
                 "check_unicast_src" => v.check_unicast_src = true,
-                "old_unicast_checksum" => v.old_unicast_checksum = c.arg(1) != Some("never"),
+                "old_unicast_checksum" => {
+                    v.old_unicast_checksum = match c.arg(1) {
+                        None => UnicastChecksum::Old,
+                        Some("never") => UnicastChecksum::Never,
+                        Some(o) => {
+                            d.error(E::General, c.line.loc_of(1), format!("({iname}) old_unicast_checksum '{o}' - expected nothing or 'never'"));
+                            v.old_unicast_checksum
+                        }
+                    }
+                }
                 "track_src_ip" => v.track_src_ip = true,
                 "native_ipv6" => v.native_ipv6 = true,
                 "dont_track_primary" => v.dont_track_primary = true,

@@ -413,7 +413,8 @@ pub struct VrrpInstance {
     pub unicast_ttl: Option<u8>,
     pub unicast_fault_no_peer: bool,
     pub check_unicast_src: bool,
-    pub old_unicast_checksum: bool,
+    /// `old_unicast_checksum [never]`: which VRRPv3 unicast checksum form to send and accept.
+    pub old_unicast_checksum: UnicastChecksum,
     pub mcast_src_ip: Option<IpAddr>,
     pub mcast_dst_ip: Option<IpAddr>,
     pub track_src_ip: bool,
@@ -469,7 +470,7 @@ impl VrrpInstance {
             unicast_ttl: None,
             unicast_fault_no_peer: false,
             check_unicast_src: false,
-            old_unicast_checksum: false,
+            old_unicast_checksum: UnicastChecksum::Detect,
             mcast_src_ip: None,
             mcast_dst_ip: None,
             track_src_ip: false,
@@ -501,6 +502,28 @@ impl VrrpInstance {
             debug: None,
             loc,
         }
+    }
+}
+
+/// keepalived's `unicast_chksum_compat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnicastChecksum {
+    /// Not configured: send the RFC form, accept and switch to the pre-1.3.6 form if a peer uses it.
+    #[default]
+    Detect,
+    /// `old_unicast_checksum`: the pseudo-header destination is 224.0.0.18 even for unicast.
+    Old,
+    /// `old_unicast_checksum never`: RFC form only.
+    Never,
+}
+
+impl std::fmt::Display for UnicastChecksum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UnicastChecksum::Detect => "detect",
+            UnicastChecksum::Old => "old",
+            UnicastChecksum::Never => "never",
+        })
     }
 }
 
