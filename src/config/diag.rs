@@ -149,6 +149,16 @@ impl Diagnostics {
         });
     }
 
+    /// Append `later`'s diagnostics (reported with this one's file table) after ours.
+    pub fn absorb(&mut self, later: Diagnostics) {
+        for d in later.items {
+            self.push(d.class, d.severity, d.loc, d.message);
+        }
+        self.suppressed += later.suppressed;
+        self.missing_parameter |= later.missing_parameter;
+        self.config_file_error |= later.config_file_error;
+    }
+
     /// The highest class reported, as keepalived keeps it.
     pub fn max_class(&self) -> Option<ErrorClass> {
         self.max_class

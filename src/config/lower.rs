@@ -18,6 +18,8 @@ use super::diag::{Diagnostics, ErrorClass as E, Loc};
 use super::keywords::{self, Block, Keyword, Kind, Status};
 use super::model::*;
 use super::reader::{Line, Reader};
+use std::collections::VecDeque;
+use std::sync::mpsc::Receiver;
 
 /// A keyword occurrence with its block's content.
 #[derive(Debug)]
@@ -43,24 +45,68 @@ impl Node {
     }
 }
 
-/// Read every top-level block from `reader` and lower it into a [`Config`].
-pub fn lower(reader: &mut Reader<'_>) -> Config {
-    let mut walker = Walker { reader, depth: 0 };
+/// Where the block walk gets its logical lines from.
+pub trait LineSource {
+    fn next_line(&mut self) -> Option<Line>;
+    /// Give a line back: it is the next one returned.
+    fn push_back(&mut self, line: Line);
+}
+
+impl LineSource for Reader<'_> {
+    fn next_line(&mut self) -> Option<Line> {
+        Reader::next_line(self)
+    }
+    fn push_back(&mut self, line: Line) {
+        Reader::push_back(self, line)
+    }
+}
+
+/// Lines arriving in chunks from a reader running on another thread.
+pub struct ChannelSource {
+    rx: Receiver<Vec<Line>>,
+    buf: VecDeque<Line>,
+}
+
+impl ChannelSource {
+    pub fn new(rx: Receiver<Vec<Line>>) -> Self {
+        ChannelSource {
+            rx,
+            buf: VecDeque::new(),
+        }
+    }
+}
+
+impl LineSource for ChannelSource {
+    fn next_line(&mut self) -> Option<Line> {
+        if self.buf.is_empty() {
+            self.buf.extend(self.rx.recv().ok()?);
+        }
+        self.buf.pop_front()
+    }
+    fn push_back(&mut self, line: Line) {
+        self.buf.push_front(line);
+    }
+}
+
+/// Read every top-level block from `src` and lower it into a [`Config`].
+pub fn lower(src: &mut dyn LineSource, diags: &mut Diagnostics) -> Config {
+    let mut walker = Walker {
+        src,
+        diags,
+        depth: 0,
+    };
     let mut lw = Lowerer {
         config: Config::default(),
     };
-    loop {
-        let Some(node) = walker.next_node(Block::Root, 0) else {
-            break;
-        };
+    while let Some(node) = walker.next_node(Block::Root, 0) {
         match node {
-            Step::Node(n) => lw.top(n, walker.diags()),
+            Step::Node(n) => lw.top(n, walker.diags),
             Step::End => {}
         }
     }
     if walker.depth > 0 {
         let d = walker.depth;
-        walker.diags().report(
+        walker.diags.report(
             E::MissingBlockEnd,
             None,
             format!("There are {d} missing '}}'s or extra '{{'s"),
@@ -75,20 +121,21 @@ enum Step {
     End,
 }
 
-struct Walker<'r, 'd> {
-    reader: &'r mut Reader<'d>,
+struct Walker<'a> {
+    src: &'a mut dyn LineSource,
+    diags: &'a mut Diagnostics,
     /// Open braces minus closed braces, counted over all lines (keepalived's `block_depth`).
     depth: i64,
 }
 
-impl Walker<'_, '_> {
+impl Walker<'_> {
     fn diags(&mut self) -> &mut Diagnostics {
-        self.reader.diags()
+        self.diags
     }
 
     /// Next line, counting braces as keepalived's `read_line()` does.
     fn line(&mut self) -> Option<Line> {
-        let l = self.reader.next_line()?;
+        let l = self.src.next_line()?;
         if l.is_open() {
             self.depth += 1;
         } else if l.is_close() {
@@ -166,7 +213,7 @@ impl Walker<'_, '_> {
             ),
         );
         // keepalived reads this line as the first line of the block.
-        self.reader.push_back(next);
+        self.src.push_back(next);
         true
     }
 

@@ -61,11 +61,38 @@ impl Loaded {
 
 /// Read, lower and validate the configuration at `opts.path`.
 pub fn load(opts: &LoadOptions) -> Loaded {
-    let mut diags = Diagnostics::default();
-    let mut config = {
-        let mut reader = reader::Reader::open(opts, &mut diags);
-        lower::lower(&mut reader)
-    };
+    // Reading (files, macros, lexing) runs on its own thread, the block walk and lowering on
+    // this one: the two halves of the work overlap.
+    let (mut diags, mut config) = std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let reading = s.spawn(move || {
+            let mut rd = Diagnostics::default();
+            let mut reader = reader::Reader::open(opts, &mut rd);
+            while let Some(chunk) = reader.next_chunk(1024) {
+                if tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+            rd
+        });
+        let mut walk = Diagnostics::default();
+        let config = lower::lower(&mut lower::ChannelSource::new(rx), &mut walk);
+        let mut diags = match reading.join() {
+            Ok(rd) => rd,
+            Err(_) => {
+                let mut d = Diagnostics::default();
+                d.report(
+                    ErrorClass::Fatal,
+                    None,
+                    "internal error: the configuration reader stopped unexpectedly",
+                );
+                d
+            }
+        };
+        // Reading diagnostics first, then those of the block walk.
+        diags.absorb(walk);
+        (diags, config)
+    });
     validate::validate(&mut config, opts, &mut diags);
     Loaded {
         config,

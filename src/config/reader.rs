@@ -19,13 +19,13 @@ use std::path::{Path, PathBuf};
 use super::LoadOptions;
 use super::diag::{Diagnostics, ErrorClass, Loc};
 use super::syntax::{Token, tokenize_flat};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// One logical line as keepalived's `read_line()` hands it on: a brace alone, or the words
 /// between braces. Lines share the text of the batch they were lexed in (no allocation per line).
 #[derive(Debug, Clone)]
 pub struct Line {
-    batch: Rc<Batch>,
+    batch: Arc<Batch>,
     /// Byte range of this line's text in the batch.
     raw: (u32, u32),
     /// Range of this line's words in the batch.
@@ -215,6 +215,18 @@ impl<'d> Reader<'d> {
     /// The diagnostics this reader reports into (shared with the lowering).
     pub fn diags(&mut self) -> &mut Diagnostics {
         self.diags
+    }
+
+    /// Up to `max` lines at once (for the reading thread of [`super::load`]).
+    pub fn next_chunk(&mut self, max: usize) -> Option<Vec<Line>> {
+        let mut v = Vec::with_capacity(max);
+        while v.len() < max {
+            match self.next_line() {
+                Some(l) => v.push(l),
+                None => break,
+            }
+        }
+        (!v.is_empty()).then_some(v)
     }
 
     /// Give a line back: it is the next one returned.
@@ -785,10 +797,10 @@ impl<'d> Reader<'d> {
         for (loc, msg) in unmatched {
             self.report(ErrorClass::UnmatchedQuote, loc, msg);
         }
-        let batch = Rc::new(Batch { buf, words });
+        let batch = Arc::new(Batch { buf, words });
         for (rs, re, w0, w1, loc) in lines {
             self.ready.push_back(Line {
-                batch: Rc::clone(&batch),
+                batch: Arc::clone(&batch),
                 raw: (rs, re),
                 span: (w0, w1),
                 loc,
