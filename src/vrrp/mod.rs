@@ -10,3 +10,4 @@ pub mod fsm;
 pub mod packet;
 pub mod sync;
 pub mod timer;
+pub mod garp;
