@@ -50,6 +50,12 @@ const SUPPORTED: &[&str] = &[
     "version",
     "help",
     "convert-lvs-cf",
+    // Daemon mode (src/daemon): pid files, syslog facility, keeping VIPs at exit.
+    "pid",
+    "vrrp_pid",
+    "no-syslog",
+    "log-facility",
+    "dont-release-vrrp",
 ];
 
 /// Options whose optional argument keepalived's `-h` shows as `=VALUE` rather than `[=VALUE]`.
@@ -1177,13 +1183,17 @@ pub fn version_text() -> String {
         let _ = writeln!(out, "Distro: {d}");
     }
     out.push('\n');
-    out.push_str("Implemented: --config-test, --dump-conf, --signum (daemon mode not yet)\n");
+    out.push_str("Implemented: --config-test, --dump-conf, --signum, VRRP daemon (-P); checkers and IPVS in progress\n");
     out
 }
 
 /// Logging to stderr: warnings by default, `-l` adds info, each `-D` one more level.
 /// `RUST_LOG` overrides.
 fn init_logging(opts: Option<&Options>) {
+    // Daemon mode installs keepalived-style logging (syslog, `-l` console) itself.
+    if opts.is_some_and(|o| o.mode() == Mode::Daemon) {
+        return;
+    }
     let verbosity = opts.map_or(0, |o| u8::from(o.log_console) + o.log_detail);
     let level = match verbosity {
         0 => "warn",
@@ -1275,9 +1285,7 @@ fn run(opts: &Options) -> ExitCode {
             if !readable {
                 return ExitCode::from(EXIT_NO_CONFIG);
             }
-            eprintln_lossy("keepalived: daemon mode not implemented yet");
-            tracing::error!("daemon mode not implemented yet");
-            ExitCode::from(EXIT_FATAL)
+            crate::daemon::run(opts, loaded)
         }
     }
 }
@@ -1335,13 +1343,20 @@ pub fn main() -> ExitCode {
             tracing::warn!("genhash mode is not supported yet");
             ExitCode::from(EXIT_FATAL)
         }
-        Action::ConvertLvsCf(file) => {
-            eprintln_lossy(&format!(
-                "keepalived: --convert-lvs-cf={}: not implemented yet",
-                file.display()
-            ));
-            ExitCode::from(EXIT_FATAL)
-        }
+        Action::ConvertLvsCf(file) => match crate::lvs_cf::convert_file(&file) {
+            Ok((text, diags)) => {
+                print_stderr(&diags.render());
+                print_stdout(&text);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln_lossy(&format!(
+                    "keepalived: --convert-lvs-cf={}: {e}",
+                    file.display()
+                ));
+                ExitCode::from(EXIT_NO_CONFIG)
+            }
+        },
         Action::Run(opts) => run(&opts),
     }
 }

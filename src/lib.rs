@@ -8,7 +8,11 @@
 //!               (`config::lower`), cross-object checks (`config::validate`) and `-d` (`config::dump`).
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod cli;
 pub mod config;
-pub mod vrrp;
+pub mod daemon;
 pub mod netlink;
+pub mod ipvs;
+pub mod lvs_cf;
+pub mod vrrp;

@@ -164,13 +164,18 @@ fn is_supported(first: &str) -> bool {
             "all-config",
             "config-id",
             "config-test",
+            "pid",
+            "vrrp_pid",
+            "no-syslog",
+            "log-facility",
+            "dont-release-vrrp",
         ]
         .contains(&long.split('=').next().unwrap_or_default()),
         // Short forms: the option letter (combined forms below use supported letters only).
         None => first
             .chars()
             .nth(1)
-            .is_some_and(|c| "fPClDndeit".contains(c)),
+            .is_some_and(|c| "fPClDndeitprGSV".contains(c)),
     }
 }
 
@@ -463,21 +468,65 @@ fn dump_conf() {
 }
 
 #[test]
-fn daemon_mode_is_not_implemented_yet() {
+fn daemon_mode_writes_pid_files_and_stops_on_sigterm() {
+    // An empty configuration: nothing to run, but the daemon stays up (as keepalived's parent
+    // does) with its pid files until SIGTERM, then removes them and exits 0.
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = empty_conf(&dir);
-    let o = run(&["-n", "-f", &conf.display().to_string()]);
-    assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("daemon mode not implemented yet"));
+    let pid = dir.path().join("k.pid");
+    let vpid = dir.path().join("v.pid");
+    let mut child = Command::new(OURS)
+        .args(["-n", "-G", "-f", &conf.display().to_string()])
+        .arg("-p")
+        .arg(&pid)
+        .arg("-r")
+        .arg(&vpid)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn daemon");
+    let start = std::time::Instant::now();
+    while !pid.exists() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let written = std::fs::read_to_string(&pid).unwrap_or_default();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let mut status = None;
+    while start.elapsed() < std::time::Duration::from_secs(20) {
+        if let Ok(Some(s)) = child.try_wait() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    assert_eq!(written.trim(), child.id().to_string(), "pid file content");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "exit status after SIGTERM"
+    );
+    assert!(!pid.exists(), "pid file left behind");
+    assert!(!vpid.exists(), "no VRRP configured: no VRRP pid file");
+
     let o = run(&["-n", "-f", &missing_conf(&dir)]);
     assert_eq!(code(&o), 6, "missing configuration: keepalived's exit code");
 }
 
 #[test]
-fn convert_lvs_cf_is_not_implemented_yet() {
-    let o = run(&["--convert-lvs-cf=/etc/sysconfig/ha/lvs.cf"]);
-    assert_eq!(code(&o), 1);
-    assert!(stderr(&o).contains("not implemented yet"));
+fn convert_lvs_cf_fails_only_on_an_unreadable_file() {
+    // The conversion itself is tested in tests/lvs_cf_golden.rs.
+    let o = run(&["--convert-lvs-cf=/nonexistent/sysconfig/ha/lvs.cf"]);
+    assert_eq!(code(&o), 6);
+    assert!(stderr(&o).contains("--convert-lvs-cf=/nonexistent/sysconfig/ha/lvs.cf"));
     assert_eq!(stdout(&o), "");
 }
 

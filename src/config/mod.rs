@@ -59,8 +59,12 @@ impl Loaded {
     }
 }
 
-/// Read, lower and validate the configuration at `opts.path`.
+/// Read, lower and validate the configuration at `opts.path`. A piranha lvs.cf is recognised
+/// by its content and read by [`crate::lvs_cf`] instead.
 pub fn load(opts: &LoadOptions) -> Loaded {
+    if crate::lvs_cf::looks_like(&opts.path) {
+        return crate::lvs_cf::load(opts);
+    }
     // Reading (files, macros, lexing) runs on its own thread, the block walk and lowering on
     // this one: the two halves of the work overlap.
     let (mut diags, mut config) = std::thread::scope(|s| {

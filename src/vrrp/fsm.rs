@@ -778,6 +778,54 @@ impl Instance {
         self.init_sands(now);
     }
 
+    /// Reload (SIGHUP): continue from `prev`, the running instance this one replaces
+    /// (keepalived `restore_vrrp_state`). A master stays master with its addresses in place
+    /// and advertises at once (`reload_master`); a backup stays backup with the master it knew
+    /// and a fresh Master_Down_Timer; anything else, or an instance that is no longer ready,
+    /// starts up as at boot. No transition is logged and nothing is notified for a kept state.
+    pub fn resume(&mut self, now: Now, prev: &Instance) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.resume_from(now, prev, None, &mut out);
+        self.finish(&mut out);
+        out
+    }
+
+    /// [`Instance::resume`] for a sync group member (`group_state`: the group's kept state).
+    pub(crate) fn resume_from(
+        &mut self,
+        now: Now,
+        prev: &Instance,
+        group_state: Option<State>,
+        out: &mut Vec<Action>,
+    ) {
+        if self.state != State::Init {
+            return;
+        }
+        self.master_adver_int = self.params.advert_int;
+        self.readiness = self.compute_readiness();
+        self.effective_priority = self.compute_priority();
+        let ready = self.readiness.is_ready();
+        match prev.state {
+            State::Master if ready && group_state.is_none_or(|g| g == State::Master) => {
+                self.state = State::Master;
+                self.want = State::Master;
+                self.vips_set = prev.vips_set;
+                self.garp_refresh = prev.garp_refresh;
+                self.fault_notified = false;
+                // keepalived `reload_master`: advertise now.
+                self.sands = Some(now);
+            }
+            State::Backup if ready && group_state.is_none_or(|g| g == State::Backup) => {
+                self.state = State::Backup;
+                self.want = prev.want;
+                self.master = prev.master;
+                self.ms_down_timer = self.mdi();
+                self.init_sands(now);
+            }
+            _ => self.startup(now, group_state, out),
+        }
+    }
+
     // ----- timers -----
 
     fn on_timer(&mut self, now: Now, out: &mut Vec<Action>) {

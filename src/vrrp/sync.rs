@@ -643,6 +643,38 @@ impl SyncGroup {
         out
     }
 
+    /// Reload (SIGHUP): continue from `prev`, the group this one replaces. Members found in
+    /// `prev` (by name) keep their state as [`Instance::resume`] describes; the others start
+    /// in the group's kept state.
+    pub fn resume(&mut self, now: Now, prev: &SyncGroup) -> Vec<GroupAction> {
+        let mut out = Vec::new();
+        if self.state != State::Init {
+            return out;
+        }
+        if !matches!(prev.state, State::Master | State::Backup) {
+            self.startup(now, &mut out);
+            return out;
+        }
+        self.state = prev.state;
+        for i in 0..self.members.len() {
+            let view = self.view_for(i);
+            let old = prev
+                .members
+                .iter()
+                .find(|m| m.params().name == self.members[i].params().name);
+            let m = &mut self.members[i];
+            m.sync = Some(view);
+            let mut acts = Vec::new();
+            match old {
+                Some(old) => m.resume_from(now, old, Some(self.state), &mut acts),
+                None => m.startup(now, Some(self.state), &mut acts),
+            }
+            m.finish(&mut acts);
+            Self::collect(&mut out, i, acts);
+        }
+        out
+    }
+
     /// Deliver `event` (typically an advertisement) to one member.
     pub fn handle_member(&mut self, now: Now, index: usize, event: Event) -> Vec<GroupAction> {
         let mut out = Vec::new();

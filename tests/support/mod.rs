@@ -3,6 +3,8 @@
 //! * [`netns`]: throw-away network namespaces with veth interfaces, and the
 //!   prerequisite gate for tests that need root + `ip` + the real keepalived.
 //! * [`process`]: run a command with a timeout, capturing (bounded) output.
+//! * [`vrrp_lab`]: a bridged LAN of namespaces with VRRP routers (ours or keepalived) and a
+//!   client, for the interop tests.
 //! * this file: small utilities for the config corpora (`# expect:` headers,
 //!   `.conf.in` templates, the known-differences list) and a tiny parallel map.
 
@@ -10,6 +12,7 @@
 
 pub mod netns;
 pub mod process;
+pub mod vrrp_lab;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

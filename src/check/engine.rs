@@ -1,0 +1,693 @@
+//! The tokio driver: one task per distinct probe, one task owning the pool.
+//!
+//! ```text
+//!   probe task ×N (checker core + I/O) ──Msg──▶ pool task (pool core) ──▶ watch<HealthTable>
+//!        ▲ sleep_until(deadline)                      │
+//!        └── Arm / Probe actions                      └── notify scripts, lvs_notify_fifo
+//! ```
+//!
+//! Probe tasks never wait on each other: a hostile server stalls only its own task, and
+//! only for the probe's time bound. The pool task does no I/O but spawning notify scripts
+//! and non-blocking FIFO writes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write as _;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::io::{self, TlsCache};
+use super::plan::{Plan, ProbeKind, ProbeSpec};
+use super::proto::Now;
+use super::proto::checker::{self, Checker, Outcome};
+use super::proto::pool::{
+    self, DestRole, Pool, ServiceTable, WeightChange, fifo_rs_line, fifo_vs_line,
+};
+use crate::config::model::{Command, Config};
+use crate::ipvs::desired::{self, DesiredTable};
+
+/// What the checkers want IPVS to hold: for each virtual server of the configuration (same
+/// index as `Config::virtual_servers`), its destinations with their current weights.
+#[derive(Debug, Clone, Default)]
+pub struct HealthTable {
+    pub services: Vec<ServiceTable>,
+    /// The configuration `services` follows (it changes on reload).
+    pub config: Option<Arc<Config>>,
+}
+
+/// Counters for benchmarks and status dumps.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Probes started.
+    pub probes: AtomicU64,
+    /// Probes that failed.
+    pub failures: AtomicU64,
+    /// Probes started more than 10% of `delay_loop` after their deadline.
+    pub late: AtomicU64,
+    /// The largest lateness seen, in µs.
+    pub max_late_us: AtomicU64,
+}
+
+/// One step of a probe, for tests and debugging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trace {
+    ProbeStart {
+        probe: usize,
+        at: Now,
+        url: usize,
+    },
+    ProbeEnd {
+        probe: usize,
+        at: Now,
+        outcome: Outcome,
+    },
+    Report {
+        probe: usize,
+        at: Now,
+        up: bool,
+    },
+    Rs {
+        vs: usize,
+        rs: usize,
+        up: bool,
+    },
+    Quorum {
+        vs: usize,
+        up: bool,
+    },
+}
+
+/// Knobs for tests and benchmarks; the daemon uses the default.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Every step, as it happens.
+    pub trace: Option<mpsc::UnboundedSender<Trace>>,
+    pub stats: Option<Arc<Stats>>,
+    /// Use this warmup draw for every probe instead of a random one (0: no warmup).
+    pub jitter: Option<u32>,
+}
+
+/// Messages from probe tasks to the pool task.
+#[derive(Debug)]
+enum Msg {
+    Pool(pool::Event),
+}
+
+fn now(epoch: Instant) -> Now {
+    Now(epoch.elapsed().as_micros() as u64)
+}
+
+fn at(epoch: Instant, t: Now) -> Instant {
+    epoch + Duration::from_micros(t.0)
+}
+
+/// Run the checkers of `config` until `shutdown` completes, publishing the live IPVS table
+/// (the configuration's [`DesiredTable`] with every real server's health applied) on `tx`
+/// whenever it changes. On shutdown the probes stop (scripts are killed) and the `omega`
+/// notifications run; the last table stays published.
+pub async fn run<F>(config: Arc<Config>, tx: watch::Sender<DesiredTable>, shutdown: F)
+where
+    F: Future<Output = ()>,
+{
+    let (_keep, configs) = watch::channel(config);
+    run_desired(configs, tx, shutdown).await
+}
+
+/// [`run`] following configuration reloads (each new value on `configs`), as
+/// [`run_reloadable`] does.
+pub async fn run_desired<F>(
+    configs: watch::Receiver<Arc<Config>>,
+    tx: watch::Sender<DesiredTable>,
+    shutdown: F,
+) where
+    F: Future<Output = ()>,
+{
+    let (htx, mut hrx) = watch::channel(HealthTable::default());
+    let convert = async {
+        while hrx.changed().await.is_ok() {
+            let health = hrx.borrow_and_update().clone();
+            if let Some(config) = &health.config {
+                tx.send_replace(to_desired(config, &health));
+            }
+        }
+    };
+    tokio::join!(
+        run_reloadable(configs, htx, shutdown, Options::default()),
+        convert
+    );
+}
+
+/// Build the live IPVS table from the configuration and the checkers' view
+/// (`crate::ipvs::desired` gives each server's service keys and destination attributes).
+pub fn to_desired(config: &Config, health: &HealthTable) -> DesiredTable {
+    let mut t = DesiredTable::default();
+    for (vs, svc_health) in config.virtual_servers.iter().zip(&health.services) {
+        for (key, mut svc) in desired::vs_services(config, vs) {
+            for d in &svc_health.dests {
+                let w = d.weight.min(i32::MAX as u32) as i32;
+                let entry = match d.role {
+                    DestRole::Real(r) => vs
+                        .real_servers
+                        .get(r)
+                        .map(|rs| desired::real_server_dest(vs, &key, rs, w)),
+                    DestRole::Sorry => desired::sorry_server_dest(vs, &key).map(|(k, mut dd)| {
+                        dd.weight = w;
+                        (k, dd)
+                    }),
+                };
+                if let Some((k, dd)) = entry {
+                    svc.destinations.insert(k, dd);
+                }
+            }
+            match t.services.entry(key) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(svc);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    for (k, dd) in svc.destinations {
+                        e.get_mut().destinations.entry(k).or_insert(dd);
+                    }
+                }
+            }
+        }
+    }
+    t
+}
+
+/// [`run`] with test / benchmark options, publishing the checkers' own [`HealthTable`].
+pub async fn run_with<F>(
+    config: Arc<Config>,
+    tx: watch::Sender<HealthTable>,
+    shutdown: F,
+    opts: Options,
+) where
+    F: Future<Output = ()>,
+{
+    let (_keep, configs) = watch::channel(config);
+    run_reloadable(configs, tx, shutdown, opts).await
+}
+
+/// [`run_with`] that follows configuration reloads: each new value on `configs` (SIGHUP) is
+/// applied as keepalived's `reload_check_thread` does. Checkers that are unchanged keep
+/// running with their up/down state and timers; new or changed ones start afresh; removed
+/// ones stop. Real servers found again (same virtual server, same address and port) keep
+/// their alive state, and a sorry server already in stays in.
+pub async fn run_reloadable<F>(
+    mut configs: watch::Receiver<Arc<Config>>,
+    tx: watch::Sender<HealthTable>,
+    shutdown: F,
+    opts: Options,
+) where
+    F: Future<Output = ()>,
+{
+    let epoch = Instant::now();
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
+    let tls = Arc::new(TlsCache::new());
+    let mut probes = Probes {
+        ids: HashMap::new(),
+        next_id: 0,
+        running: HashMap::new(),
+        tasks: JoinSet::new(),
+    };
+    let config = configs.borrow_and_update().clone();
+    let (mut plan, mut pool) = probes.plan(&config);
+    info!(
+        virtual_servers = plan.pool.len(),
+        probes = plan.probes.len(),
+        "starting health checkers"
+    );
+    let mut notifier = Notifier::new(&config, &plan, opts.trace.clone());
+    if notifier.apply(&pool.handle(pool::Event::Init)) {
+        tx.send_replace(HealthTable {
+            services: pool.table(),
+            config: Some(config.clone()),
+        });
+    }
+    let mut config = config;
+    probes.sync(&plan, epoch, &msg_tx, &tls, &opts);
+
+    let mut reloads_open = true;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            r = configs.changed(), if reloads_open => {
+                if r.is_err() {
+                    reloads_open = false;
+                    continue;
+                }
+                config = configs.borrow_and_update().clone();
+                let (new_plan, mut new_pool) = probes.plan(&config);
+                migrate(&plan, &pool, &new_plan, &mut new_pool);
+                info!(probes = new_plan.probes.len(), "reloading health checkers");
+                notifier = Notifier::new(&config, &new_plan, opts.trace.clone());
+                notifier.apply(&new_pool.handle(pool::Event::Init));
+                (plan, pool) = (new_plan, new_pool);
+                probes.sync(&plan, epoch, &msg_tx, &tls, &opts);
+                tx.send_replace(HealthTable { services: pool.table(), config: Some(config.clone()) });
+            }
+            msg = msg_rx.recv() => {
+                let Some(msg) = msg else { break };
+                let mut changed = false;
+                let mut next = Some(msg);
+                // Take everything already queued before publishing once.
+                while let Some(Msg::Pool(ev)) = next {
+                    changed |= notifier.apply(&pool.handle(ev));
+                    next = msg_rx.try_recv().ok();
+                }
+                if changed {
+                    tx.send_replace(HealthTable { services: pool.table(), config: Some(config.clone()) });
+                }
+            }
+        }
+    }
+    info!("stopping health checkers");
+    probes.tasks.abort_all();
+    while probes.tasks.join_next().await.is_some() {}
+    // The last table stays published: removing the services is the IPVS layer's shutdown
+    // (keepalived `clear_services`, or nothing with `--dont-release-ipvs`).
+    let actions = pool.handle(pool::Event::Shutdown);
+    notifier.apply(&actions);
+    drop(tx);
+}
+
+/// The running probe tasks, by stable id (one id per probe key for the engine's life).
+struct Probes {
+    ids: HashMap<String, usize>,
+    next_id: usize,
+    running: HashMap<usize, tokio::task::AbortHandle>,
+    tasks: JoinSet<()>,
+}
+
+impl Probes {
+    /// Build the plan and its pool, with slots naming stable probe ids.
+    fn plan(&mut self, config: &Config) -> (Plan, Pool) {
+        let mut plan = Plan::build(config);
+        let mut stable = Vec::with_capacity(plan.keys.len());
+        for k in &plan.keys {
+            let next = self.next_id;
+            let id = *self.ids.entry(k.clone()).or_insert(next);
+            if id == next {
+                self.next_id += 1;
+            }
+            stable.push(id);
+        }
+        // Forget the probes this configuration no longer has.
+        let current: std::collections::HashSet<&String> = plan.keys.iter().collect();
+        self.ids.retain(|k, _| current.contains(k));
+        for vs in &mut plan.pool {
+            for rs in &mut vs.real_servers {
+                for slot in &mut rs.slots {
+                    slot.checker = stable[slot.checker];
+                }
+            }
+        }
+        plan.ids = stable;
+        let pool = Pool::new(plan.pool.clone());
+        (plan, pool)
+    }
+
+    /// Start the probes of `plan` not running yet; stop those it no longer has.
+    fn sync(
+        &mut self,
+        plan: &Plan,
+        epoch: Instant,
+        msg_tx: &mpsc::UnboundedSender<Msg>,
+        tls: &Arc<TlsCache>,
+        opts: &Options,
+    ) {
+        let wanted: HashMap<usize, usize> = plan
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (id, i))
+            .collect();
+        self.running.retain(|id, h| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for (&id, &i) in &wanted {
+            if self.running.contains_key(&id) {
+                continue;
+            }
+            let jitter = opts.jitter.unwrap_or_else(|| io::random_u64() as u32);
+            let h = self.tasks.spawn(probe_task(ProbeCtx {
+                id,
+                spec: Arc::new(plan.probes[i].clone()),
+                epoch,
+                tx: msg_tx.clone(),
+                tls: tls.clone(),
+                jitter,
+                stats: opts.stats.clone(),
+                trace: opts.trace.clone(),
+            }));
+            self.running.insert(id, h);
+        }
+        // Reap finished (aborted) tasks without waiting.
+        while self.tasks.try_join_next().is_some() {}
+    }
+}
+
+/// keepalived `clear_diff_services` / `migrate_checkers`: carry real-server and checker
+/// state from the old pool to the new one.
+fn migrate(old_plan: &Plan, old: &Pool, new_plan: &Plan, new: &mut Pool) {
+    let mut old_vs: HashMap<&str, usize> = HashMap::new();
+    for (v, name) in old_plan.vs_names.iter().enumerate() {
+        old_vs.entry(name.as_str()).or_insert(v);
+    }
+    for (v, name) in new_plan.vs_names.iter().enumerate() {
+        let Some(&ov) = old_vs.get(name.as_str()) else {
+            continue;
+        };
+        let old_rs: HashMap<&str, usize> = old_plan.rs_names[ov]
+            .iter()
+            .enumerate()
+            .map(|(r, n)| (n.as_str(), r))
+            .collect();
+        for (r, rs_name) in new_plan.rs_names[v].iter().enumerate() {
+            let Some(&or) = old_rs.get(rs_name.as_str()) else {
+                continue;
+            };
+            let slot_up: Vec<Option<bool>> = new.specs()[v].real_servers[r]
+                .slots
+                .iter()
+                .map(|s| old.checker_up(s.checker))
+                .collect();
+            new.migrate_rs(v, r, old.rs_alive(ov, or), &slot_up);
+        }
+        new.migrate_vs(v, old.quorum_up(ov), old.service_table(ov).sorry_active);
+    }
+}
+
+struct ProbeCtx {
+    id: usize,
+    spec: Arc<ProbeSpec>,
+    epoch: Instant,
+    tx: mpsc::UnboundedSender<Msg>,
+    tls: Arc<TlsCache>,
+    jitter: u32,
+    stats: Option<Arc<Stats>>,
+    trace: Option<mpsc::UnboundedSender<Trace>>,
+}
+
+impl ProbeCtx {
+    fn trace(&self, t: Trace) {
+        if let Some(tr) = &self.trace {
+            let _ = tr.send(t);
+        }
+    }
+}
+
+/// One probe's life: the checker core decides, this loop sleeps and probes.
+async fn probe_task(cx: ProbeCtx) {
+    let spec = &cx.spec;
+    let mut ck = Checker::new(spec.timing, spec.flavor, spec.alpha);
+    let mut actions = ck.handle(now(cx.epoch), checker::Event::Start { jitter: cx.jitter });
+    let mut weight: Option<WeightChange> = None;
+    let weighted = matches!(
+        spec.kind,
+        ProbeKind::Misc { dynamic: true, .. } | ProbeKind::File { .. }
+    );
+    loop {
+        let mut probe_url = None;
+        let mut deadline = None;
+        for a in actions.drain(..) {
+            match a {
+                checker::Action::Arm(t) => deadline = Some(t),
+                checker::Action::Probe { url } => probe_url = Some(url),
+                checker::Action::Report { .. } => {}
+            }
+        }
+        if let Some(url) = probe_url {
+            let result = io::probe(spec, url, &cx.tls).await;
+            let t = now(cx.epoch);
+            cx.trace(Trace::ProbeEnd {
+                probe: cx.id,
+                at: t,
+                outcome: result.outcome,
+            });
+            if let Some(e) = &result.error {
+                if let Some(s) = &cx.stats {
+                    s.failures.fetch_add(1, Ordering::Relaxed);
+                }
+                if spec.log_all_failures || ck.is_up() {
+                    debug!(checker = spec.kind.keyword(), target = %spec.name, error = %e, "check failed");
+                }
+            }
+            actions = ck.handle(t, checker::Event::Result(result.outcome));
+            // Weight first, as keepalived updates the weight before the state.
+            if weighted && result.outcome == Outcome::Success && result.weight != weight {
+                if let Some(w) = result.weight {
+                    cx.send(pool::Event::Weight {
+                        id: cx.id,
+                        change: w,
+                        requorum: true,
+                    });
+                }
+                weight = result.weight;
+            }
+            for a in &actions {
+                if let checker::Action::Report { up, changed, first } = *a {
+                    if !up && weighted && weight.take().is_some() {
+                        cx.send(pool::Event::Weight {
+                            id: cx.id,
+                            change: WeightChange::Relative(0),
+                            requorum: false,
+                        });
+                    }
+                    info!(
+                        checker = spec.kind.keyword(),
+                        target = %spec.name,
+                        up,
+                        "{} check {}",
+                        spec.kind.keyword(),
+                        if up { "succeeded" } else { "failed" }
+                    );
+                    cx.trace(Trace::Report {
+                        probe: cx.id,
+                        at: t,
+                        up,
+                    });
+                    cx.send(pool::Event::Checker {
+                        id: cx.id,
+                        up,
+                        changed,
+                        first,
+                    });
+                }
+            }
+            continue;
+        }
+        let Some(deadline) = deadline.or(ck.deadline()) else {
+            return;
+        };
+        tokio::time::sleep_until(at(cx.epoch, deadline)).await;
+        let t = now(cx.epoch);
+        if let Some(s) = &cx.stats {
+            s.probes.fetch_add(1, Ordering::Relaxed);
+            let late = t.since(deadline).0;
+            s.max_late_us.fetch_max(late, Ordering::Relaxed);
+            if late > spec.timing.delay_loop.0 / 10 {
+                s.late.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        actions = ck.handle(t, checker::Event::Timer);
+        for a in &actions {
+            if let checker::Action::Probe { url } = a {
+                cx.trace(Trace::ProbeStart {
+                    probe: cx.id,
+                    at: t,
+                    url: *url,
+                });
+            }
+        }
+    }
+}
+
+impl ProbeCtx {
+    fn send(&self, ev: pool::Event) {
+        let _ = self.tx.send(Msg::Pool(ev));
+    }
+}
+
+/// Carries out the pool's notifications: notify_up / notify_down / quorum_up / quorum_down
+/// scripts and `lvs_notify_fifo` / `notify_fifo` lines.
+struct Notifier {
+    vs_names: Vec<String>,
+    rs_names: Vec<Vec<String>>,
+    rs_scripts: Vec<Vec<(Option<Command>, Option<Command>)>>,
+    vs_scripts: Vec<(Option<Command>, Option<Command>)>,
+    fifos: Vec<Fifo>,
+    trace: Option<mpsc::UnboundedSender<Trace>>,
+}
+
+struct Fifo {
+    path: String,
+    file: std::fs::File,
+    /// The FIFO's reader script, killed when the checker stops.
+    _script: Option<tokio::process::Child>,
+}
+
+impl Notifier {
+    fn new(config: &Config, plan: &Plan, trace: Option<mpsc::UnboundedSender<Trace>>) -> Notifier {
+        let rs_scripts = config
+            .virtual_servers
+            .iter()
+            .map(|vs| {
+                vs.real_servers
+                    .iter()
+                    .map(|rs| {
+                        (
+                            rs.notify_up.as_deref().cloned(),
+                            rs.notify_down.as_deref().cloned(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let vs_scripts = config
+            .virtual_servers
+            .iter()
+            .map(|vs| {
+                (
+                    vs.quorum_up.as_deref().cloned(),
+                    vs.quorum_down.as_deref().cloned(),
+                )
+            })
+            .collect();
+        let mut fifos = Vec::new();
+        let mut seen = HashMap::new();
+        for (path, script) in [&config.global.lvs_notify_fifo, &config.global.notify_fifo]
+            .into_iter()
+            .flatten()
+        {
+            if seen.insert(path.clone(), ()).is_some() {
+                continue;
+            }
+            match open_fifo(path) {
+                Ok(file) => {
+                    let script = script.as_ref().and_then(|c| {
+                        let mut c = c.clone();
+                        c.args.push(path.clone());
+                        spawn_script(&c, true)
+                    });
+                    fifos.push(Fifo {
+                        path: path.clone(),
+                        file,
+                        _script: script,
+                    });
+                }
+                Err(e) => warn!(fifo = %path, error = %e, "cannot open notify FIFO"),
+            }
+        }
+        Notifier {
+            vs_names: plan.vs_names.clone(),
+            rs_names: plan.rs_names.clone(),
+            rs_scripts,
+            vs_scripts,
+            fifos,
+            trace,
+        }
+    }
+
+    /// Carry out `actions`; true when the table changed.
+    fn apply(&mut self, actions: &[pool::Action]) -> bool {
+        let mut changed = false;
+        for a in actions {
+            match *a {
+                pool::Action::TableChanged => changed = true,
+                pool::Action::RsNotify { vs, rs, up } => {
+                    let (rs_name, vs_name) = (&self.rs_names[vs][rs], &self.vs_names[vs]);
+                    info!(rs = %rs_name, vs = %vs_name, "real server {}", if up { "UP" } else { "DOWN" });
+                    let (on_up, on_down) = &self.rs_scripts[vs][rs];
+                    if let Some(c) = if up { on_up } else { on_down } {
+                        spawn_script(c, false);
+                    }
+                    let line = fifo_rs_line(rs_name, vs_name, up);
+                    self.write_fifos(&line);
+                    if let Some(t) = &self.trace {
+                        let _ = t.send(Trace::Rs { vs, rs, up });
+                    }
+                }
+                pool::Action::VsNotify { vs, up, .. } => {
+                    let (on_up, on_down) = &self.vs_scripts[vs];
+                    if let Some(c) = if up { on_up } else { on_down } {
+                        spawn_script(c, false);
+                    }
+                    let line = fifo_vs_line(&self.vs_names[vs], up);
+                    self.write_fifos(&line);
+                    if let Some(t) = &self.trace {
+                        let _ = t.send(Trace::Quorum { vs, up });
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    fn write_fifos(&mut self, line: &str) {
+        for f in &mut self.fifos {
+            if let Err(e) = f.file.write_all(line.as_bytes()) {
+                debug!(fifo = %f.path, error = %e, "notify FIFO line dropped");
+            }
+        }
+    }
+}
+
+/// Open (creating it if missing) a notify FIFO for non-blocking writes. Opened read-write so
+/// that it works with no reader yet; a regular file is appended to.
+fn open_fifo(path: &str) -> std::io::Result<std::fs::File> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.file_type().is_fifo() => {
+            return std::fs::OpenOptions::new().append(true).open(path);
+        }
+        Ok(_) => {}
+        Err(_) => {
+            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(std::io::Error::from)?;
+        }
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Start a notify script; it is reaped in the background (or killed with the checker if
+/// `owned`).
+fn spawn_script(c: &Command, owned: bool) -> Option<tokio::process::Child> {
+    let (prog, args) = c.args.split_first()?;
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(owned);
+    match cmd.spawn() {
+        Ok(mut child) => {
+            if owned {
+                return Some(child);
+            }
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+            None
+        }
+        Err(e) => {
+            warn!(script = %prog, error = %e, "cannot run notify script");
+            None
+        }
+    }
+}
