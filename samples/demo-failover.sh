@@ -10,12 +10,12 @@
 #   kademo-r2 (eth0 198.51.100.2) ─┼─ br0 in kademo-lan
 #   kademo-c  (eth0 198.51.100.100)┘       VIP 198.51.100.250 (VRID 51)
 #
-# Both routers run samples/15-demo-failover.conf; `-i r1` / `-i r2` select their priorities.
+# Both routers run samples/16-demo-failover.conf; `-i r1` / `-i r2` select their priorities.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-conf="$here/15-demo-failover.conf"
+conf="$here/16-demo-failover.conf"
 bin=${1:-}
 if [[ -z $bin ]]; then
     (cd "$root" && cargo build --release --quiet)
