@@ -274,6 +274,7 @@ fn entry(addr: &str, prefix: u8) -> IpAddress {
         scope: None,
         label: None,
         peer: None,
+        peer_prefix: None,
         flags: Vec::new(),
         preferred_lft: None,
         loc: Loc::default(),

@@ -1839,7 +1839,8 @@ impl Lowerer {
             dev: None,
             scope: None,
             label: None,
-            peer: None,
+                        peer: None,
+            peer_prefix: None,
             flags: Vec::new(),
             preferred_lft: None,
             loc: l.loc,
@@ -1890,9 +1891,18 @@ impl Lowerer {
                 }
                 "peer" => {
                     need(d);
-                    a.peer = val
-                        .and_then(|v| v.split('/').next())
-                        .and_then(|v| v.parse().ok());
+                                        match val.map(parse_ip_prefix) {
+                        Some(Some((p, n))) => {
+                            a.peer = Some(p);
+                            a.peer_prefix = n;
+                        }
+                        Some(None) => d.error(
+                            E::General,
+                            l.loc_of(i + 1),
+                            format!("({owner}) VIP {s}: invalid peer address '{}'", val.unwrap_or("")),
+                        ),
+                        None => {}
+                    }
                     i += 2;
                 }
                 "preferred_lft" => {

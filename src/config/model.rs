@@ -357,7 +357,9 @@ pub struct IpAddress {
     pub dev: Option<String>,
     pub scope: Option<String>,
     pub label: Option<String>,
-    pub peer: Option<IpAddr>,
+        pub peer: Option<IpAddr>,
+    /// `peer P/N`: the prefix length that applies with a peer (keepalived uses it for the address).
+    pub peer_prefix: Option<u8>,
     pub flags: Vec<String>,
     pub preferred_lft: Option<String>,
     pub loc: Loc,

@@ -106,6 +106,7 @@ pub fn lower(plan: &Plan, role: Role, diags: &mut Diagnostics) -> Config {
                 scope: None,
                 label: vip.label.clone(),
                 peer: None,
+                peer_prefix: None,
                 flags: Vec::new(),
                 preferred_lft: None,
                 loc: vip.loc,

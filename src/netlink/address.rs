@@ -132,7 +132,11 @@ impl AddressSpec {
                     "peer {peer} is of the other address family"
                 )));
             }
-            spec.peer = Some(peer);
+                        spec.peer = Some(peer);
+            // `peer P/N`: the prefix given with the peer is the address's prefix (as keepalived).
+            if let Some(n) = ip.peer_prefix {
+                spec.prefix = n;
+            }
         }
         match ip.addr {
             IpAddr::V4(v4) => {
@@ -663,6 +667,7 @@ mod tests {
             scope: None,
             label: None,
             peer: None,
+            peer_prefix: None,
             flags: Vec::new(),
             preferred_lft: None,
             loc: Loc::default(),

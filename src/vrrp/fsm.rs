@@ -1346,6 +1346,7 @@ mod tests {
             scope: None,
             label: None,
             peer: None,
+            peer_prefix: None,
             flags: Vec::new(),
             preferred_lft: None,
             loc: Loc::default(),
