@@ -322,8 +322,11 @@ fn ip_address(a: &IpAddress) -> String {
     if let Some(l) = &a.label {
         let _ = write!(s, " label {}", word(l));
     }
-    if let Some(p) = &a.peer {
+        if let Some(p) = &a.peer {
         let _ = write!(s, " peer {p}");
+        if let Some(n) = a.peer_prefix {
+            let _ = write!(s, "/{n}");
+        }
     }
     for f in &a.flags {
         let _ = write!(s, " {}", word(f));
