@@ -2500,8 +2500,10 @@ impl Lowerer {
                 },
                 CheckerKind::Udp(u) => match c.kw.name {
                     "payload" => {
-                        if let Some(s) = self.arg1(c, d) {
-                            match parse_hex(s) {
+                                                // keepalived joins the words: blanks may separate octets.
+                        if self.arg1(c, d).is_some() {
+                            let s = c.args().join(" ");
+                            match parse_hex(&s) {
                                 Some(b) => u.payload = Some(b),
                                 None => d.error(
                                     E::General,
@@ -2511,7 +2513,7 @@ impl Lowerer {
                             }
                         }
                     }
-                    "require_reply" => u.require_reply = Some(c.arg(1).unwrap_or("").to_string()),
+                    "require_reply" => u.require_reply = Some(c.args().join(" ")),
                     "min_reply_length" => u.min_reply_length = self.uint(c, d).map(|v| v as u32),
                     "max_reply_length" => u.max_reply_length = self.uint(c, d).map(|v| v as u32),
                     _ => self.generic(c, d),
@@ -2753,15 +2755,21 @@ fn parse_status_range(s: &str) -> Option<(u16, u16)> {
     ((100..=599).contains(&a) && (100..=599).contains(&b) && a <= b).then_some((a, b))
 }
 
+/// keepalived's `read_hex_str()` without wildcards: pairs of hex digits, blanks allowed between
+/// octets, a lone digit before a blank (or the end) is one octet.
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
-        return None;
+    let s = s.trim().strip_prefix("0x").unwrap_or(s.trim());
+    let mut out = Vec::new();
+    for group in s.split([' ', '\t']).filter(|g| !g.is_empty()) {
+        let b = group.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let end = (i + 2).min(b.len());
+            out.push(u8::from_str_radix(group.get(i..end)?, 16).ok()?);
+            i = end;
+        }
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]
@@ -2804,5 +2812,19 @@ mod tests {
         assert!(parse_range("198.51.100.9-1").is_none());
         assert_eq!(parse_status_range("200-299"), Some((200, 299)));
         assert_eq!(parse_status_range("99"), None);
+    }
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::parse_hex;
+
+    #[test]
+    fn hex_strings_as_keepalived_reads_them() {
+        assert_eq!(parse_hex("0102ff"), Some(vec![1, 2, 0xff]));
+        assert_eq!(parse_hex("01 2 ff"), Some(vec![1, 2, 0xff]));
+        assert_eq!(parse_hex("abc"), Some(vec![0xab, 0xc]));
+        assert_eq!(parse_hex("zz"), None);
+        assert_eq!(parse_hex(""), None);
     }
 }
