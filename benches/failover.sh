@@ -5,7 +5,7 @@
 #   sudo benches/failover.sh [RUNS]        (default 3 runs per measurement; median printed)
 #
 # For each implementation (both routers run it) and each timing (VRRPv2 advert_int 1,
-# VRRPv3 advert_int 0.1), it measures, from a client namespace pinging the VIP every 2 ms:
+# VRRPv3 advert_int 0.1), it measures, from a client namespace probing the VIP every 1 ms:
 #   kill  - SIGKILL of the master (and its link taken down, as when a router dies) to the
 #           first echo reply from the VIP, now served by the backup. The protocol floor is
 #           Master_Down_Interval = 3 x advert_int + Skew_Time (backup priority 100), less the
@@ -14,8 +14,17 @@
 #           The floor is Skew_Time.
 # and prints both, the protocol floor, and the ratio ours/keepalived.
 #
-# Needs root, iproute2, iputils-ping and /usr/sbin/keepalived; only namespaces created here
+# The prober (PROBE=icmp, the default) is a small raw-socket ICMP sender that keeps sending
+# every 1 ms whether or not replies come back. iputils ping (PROBE=ping, -i 0.002) does not:
+# while a probe is unanswered it sleeps its 10 ms minimum between probes, so during the
+# outage it probes only every 10 ms, and every result carries 0-10 ms of prober phase
+# (e.g. a 62 ms handover reads as 63..72 ms). Its numbers are kept for comparison.
+#
+# Needs root, iproute2, python3 (or iputils-ping with PROBE=ping) and /usr/sbin/keepalived; only namespaces created here
 # are touched (198.51.100.0/24); everything is removed at exit.
+#
+# Selection (optional): TIMINGS="3/0.1" MODES=TERM IMPLS=ours limit the matrix (defaults: all
+# of "2/1 3/0.1", "KILL TERM", "ours keepalived").
 #
 # Optional soak (opt-in, bounded): SOAK_SECONDS=600 benches/failover.sh runs both daemons at
 # advert_int 0.05 with two CPU hogs in the routers' namespaces and counts state transitions
@@ -23,10 +32,18 @@
 set -euo pipefail
 
 runs=${1:-3}
+timings=${TIMINGS:-2/1 3/0.1}
+modes=${MODES:-KILL TERM}
+impls=${IMPLS:-ours keepalived}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 [[ $(id -u) -eq 0 ]] || { echo "failover.sh: must run as root" >&2; exit 1; }
-command -v ping >/dev/null || { echo "failover.sh: needs ping (apt-get install iputils-ping)" >&2; exit 1; }
+probe=${PROBE:-icmp}
+case $probe in
+icmp) command -v python3 >/dev/null || { echo "failover.sh: needs python3 (or PROBE=ping)" >&2; exit 1; } ;;
+ping) command -v ping >/dev/null || { echo "failover.sh: needs ping (apt-get install iputils-ping)" >&2; exit 1; } ;;
+*) echo "failover.sh: PROBE is icmp or ping" >&2; exit 1 ;;
+esac
 [[ -x /usr/sbin/keepalived ]] || { echo "failover.sh: needs /usr/sbin/keepalived" >&2; exit 1; }
 (cd "$root" && cargo build --release --quiet)
 ours="$root/target/release/keepalived"
@@ -112,6 +129,53 @@ wait_gone() { # router
     wait_for 10 bash -c "! kill -0 $(cat "$work/$name.pid") 2>/dev/null"
 }
 
+# An echo request to $1 every $2 seconds, sent on schedule whatever comes back; each reply is
+# logged as ping -D logs it ("[wall clock] ... icmp_seq=N"), so both probers share the parser.
+icmp_prober() { # dst interval
+    exec python3 -u - "$1" "$2" <<'PY'
+import os, select, socket, struct, sys, time
+
+dst, interval = sys.argv[1], float(sys.argv[2])
+sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+sock.setblocking(False)
+ident = os.getpid() & 0xFFFF
+
+
+def checksum(b):
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+seq = 0
+due = time.monotonic()
+while True:
+    now = time.monotonic()
+    if now >= due:
+        body = struct.pack("!BBHHH", 8, 0, 0, ident, seq & 0xFFFF) + bytes(56)
+        body = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
+        try:
+            sock.sendto(body, (dst, 0))
+        except OSError:
+            pass
+        seq += 1
+        # Never catch up in a burst after a stall: probe on the grid from now on.
+        due = max(due + interval, now)
+    ready, _, _ = select.select([sock], [], [], max(0.0, due - time.monotonic()))
+    while ready:
+        try:
+            pkt = sock.recv(2048)
+        except BlockingIOError:
+            break
+        ihl = (pkt[0] & 0x0F) * 4
+        typ, _, _, rid, rseq = struct.unpack("!BBHHH", pkt[ihl:ihl + 8])
+        if typ == 0 and rid == ident:
+            full = seq - 1 - ((seq - 1 - rseq) & 0xFFFF)
+            print("[%.6f] reply from %s: icmp_seq=%d" % (time.time(), dst, full))
+PY
+}
+
 # First echo reply after the outage that follows t0: the first reply after the first gap in
 # the sequence numbers seen after t0 (the old master may still answer for a moment).
 first_reply_after() { # pinglog t0
@@ -134,7 +198,12 @@ measure() { # bin version advert mode(KILL|TERM)
     wait_for 20 holds 0 || { echo "no master" >&2; return 1; }
     wait_for 5 bash -c "! ip -n $r1 -o addr show dev eth0 | grep -q ' $vip/'"
     sleep 1
-    ip netns exec "$cl" ping -D -n -i 0.002 -W 1 "$vip" >"$work/ping.log" 2>&1 &
+    if [[ $probe == icmp ]]; then
+        ip netns exec "$cl" bash -c "$(declare -f icmp_prober); icmp_prober $vip 0.001" \
+            >"$work/ping.log" 2>&1 &
+    else
+        ip netns exec "$cl" ping -D -n -i 0.002 -W 1 "$vip" >"$work/ping.log" 2>&1 &
+    fi
     local pinger=$!
     sleep 0.5
     local t0
@@ -155,11 +224,11 @@ measure() { # bin version advert mode(KILL|TERM)
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)]; else print "nan" }'; }
 
 declare -A result
-for timing in "2 1" "3 0.1"; do
-    read -r v adv <<<"$timing"
-    for impl in ours keepalived; do
+for timing in $timings; do
+    IFS=/ read -r v adv <<<"$timing"
+    for impl in $impls; do
         bin=$ours; [[ $impl == keepalived ]] && bin=$theirs
-        for mode in KILL TERM; do
+        for mode in $modes; do
             samples=()
             for ((n = 0; n < runs; n++)); do
                 s=$(measure "$bin" "$v" "$adv" "$mode" || echo nan)
@@ -172,12 +241,12 @@ for timing in "2 1" "3 0.1"; do
 done
 
 printf '\n%-22s %-6s %10s %12s %13s %8s\n' "timing" "event" "ours (s)" "keepalived" "floor (s)" "ratio"
-for timing in "2 1" "3 0.1"; do
-    read -r v adv <<<"$timing"
+for timing in $timings; do
+    IFS=/ read -r v adv <<<"$timing"
     skew=$(awk -v v="$v" -v a="$adv" 'BEGIN { printf "%.3f", v == 2 ? 156 / 256 : 156 * a / 256 }')
-    for mode in KILL TERM; do
-        o=${result["$v/$adv/ours/$mode"]}
-        k=${result["$v/$adv/keepalived/$mode"]}
+    for mode in $modes; do
+        o=${result["$v/$adv/ours/$mode"]:-nan}
+        k=${result["$v/$adv/keepalived/$mode"]:-nan}
         # After SIGKILL the backup's timer started at the last advert it received, which is up
         # to one advert_int before the kill: the floor is a range.
         floor=$(awk -v a="$adv" -v s="$skew" -v m="$mode" \

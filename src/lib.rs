@@ -12,7 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod netlink;
 pub mod ipvs;
 pub mod lvs_cf;
+pub mod netlink;
 pub mod vrrp;

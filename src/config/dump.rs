@@ -322,7 +322,7 @@ fn ip_address(a: &IpAddress) -> String {
     if let Some(l) = &a.label {
         let _ = write!(s, " label {}", word(l));
     }
-        if let Some(p) = &a.peer {
+    if let Some(p) = &a.peer {
         let _ = write!(s, " peer {p}");
         if let Some(n) = a.peer_prefix {
             let _ = write!(s, "/{n}");
@@ -476,6 +476,15 @@ fn global_defs(o: &mut Out, g: &GlobalDefs) {
     fifo(o, "lvs_notify_fifo", &g.lvs_notify_fifo);
     o.opt_cmd("startup_script", &g.startup_script, "");
     o.opt_cmd("shutdown_script", &g.shutdown_script, "");
+    // Shown only when changed, so that dumps of configurations without them stay as they were.
+    for (key, v) in [
+        ("startup_script_timeout", g.startup_script_timeout),
+        ("shutdown_script_timeout", g.shutdown_script_timeout),
+    ] {
+        if v != 10 {
+            o.kv(key, v);
+        }
+    }
     for (key, default) in [
         ("state_dump_file", "/tmp/keepalived.data"),
         ("stats_dump_file", "/tmp/keepalived.stats"),

@@ -824,6 +824,15 @@ impl Lowerer {
             }
             "startup_script" => self.config.global.startup_script = self.command(n, d),
             "shutdown_script" => self.config.global.shutdown_script = self.command(n, d),
+            "startup_script_timeout" | "shutdown_script_timeout" => {
+                if let Some(v) = self.uint(n, d).and_then(|v| u32::try_from(v).ok()) {
+                    if n.kw.name == "startup_script_timeout" {
+                        self.config.global.startup_script_timeout = v;
+                    } else {
+                        self.config.global.shutdown_script_timeout = v;
+                    }
+                }
+            }
             "script_user" => {
                 if let Some(u) = self.arg1(n, d) {
                     self.config.global.script_user =
@@ -1839,7 +1848,7 @@ impl Lowerer {
             dev: None,
             scope: None,
             label: None,
-                        peer: None,
+            peer: None,
             peer_prefix: None,
             flags: Vec::new(),
             preferred_lft: None,
@@ -1891,7 +1900,7 @@ impl Lowerer {
                 }
                 "peer" => {
                     need(d);
-                                        match val.map(parse_ip_prefix) {
+                    match val.map(parse_ip_prefix) {
                         Some(Some((p, n))) => {
                             a.peer = Some(p);
                             a.peer_prefix = n;
@@ -1899,7 +1908,10 @@ impl Lowerer {
                         Some(None) => d.error(
                             E::General,
                             l.loc_of(i + 1),
-                            format!("({owner}) VIP {s}: invalid peer address '{}'", val.unwrap_or("")),
+                            format!(
+                                "({owner}) VIP {s}: invalid peer address '{}'",
+                                val.unwrap_or("")
+                            ),
                         ),
                         None => {}
                     }
@@ -2500,7 +2512,7 @@ impl Lowerer {
                 },
                 CheckerKind::Udp(u) => match c.kw.name {
                     "payload" => {
-                                                // keepalived joins the words: blanks may separate octets.
+                        // keepalived joins the words: blanks may separate octets.
                         if self.arg1(c, d).is_some() {
                             let s = c.args().join(" ");
                             match parse_hex(&s) {

@@ -137,6 +137,9 @@ pub struct GlobalDefs {
     pub lvs_notify_fifo: Option<(String, Option<Command>)>,
     pub startup_script: Option<Command>,
     pub shutdown_script: Option<Command>,
+    /// Seconds a startup/shutdown script may run before it is killed (keepalived: 10).
+    pub startup_script_timeout: u32,
+    pub shutdown_script_timeout: u32,
     pub dump_files: BTreeMap<&'static str, String>,
     pub instance: Option<String>,
     pub net_namespace: Option<String>,
@@ -181,6 +184,8 @@ impl Default for GlobalDefs {
             lvs_notify_fifo: None,
             startup_script: None,
             shutdown_script: None,
+            startup_script_timeout: 10,
+            shutdown_script_timeout: 10,
             dump_files: BTreeMap::new(),
             instance: None,
             net_namespace: None,
@@ -357,7 +362,7 @@ pub struct IpAddress {
     pub dev: Option<String>,
     pub scope: Option<String>,
     pub label: Option<String>,
-        pub peer: Option<IpAddr>,
+    pub peer: Option<IpAddr>,
     /// `peer P/N`: the prefix length that applies with a peer (keepalived uses it for the address).
     pub peer_prefix: Option<u8>,
     pub flags: Vec<String>,

@@ -7,40 +7,48 @@
 //! - `-n`: stay in the foreground; otherwise detach (`daemon(3)`) before any thread starts.
 //! - Signals: TERM/INT shut down gracefully (masters send priority-0 adverts and release
 //!   their VIPs, STOP is notified); HUP re-reads the configuration and hands it to the engine,
-//!   which keeps the state and the VIPs of the instances it still has; USR1 writes
-//!   `/tmp/keepalived.data`, USR2 `/tmp/keepalived.stats`.
+//!   which keeps the state and the VIPs of the instances it still has (a configuration with
+//!   errors is refused: [`reload`]); USR1/USR2/STATS_CLEAR/JSON write keepalived's dumps
+//!   ([`dump`]). See [`signals`].
+//! - Pid files are locked for the daemon's life ([`pidfile`]); systemd hears READY/RELOADING/
+//!   STOPPING ([`notify_systemd`]); startup/shutdown scripts run around it all ([`scripts`]).
 //! - Health checkers (default mode, or `-C`) run through [`crate::check::run_desired`] and
-//!   follow reloads; the IPVS table they produce is not programmed yet (only logged).
+//!   follow reloads; every IPVS table they publish is applied by [`crate::ipvs::Ipvs`] as a
+//!   diff (nothing is flushed on reload).
 //! - Logging: see [`log`].
 //!
 //! This module must not implement protocol behaviour: it wires the configuration, the host
 //! (rtnetlink, packet sockets) and the signals to [`crate::vrrp::engine::Engine`].
 
+pub mod dump;
 pub mod log;
+pub mod notify_systemd;
+pub mod pidfile;
+pub mod reload;
+pub mod scripts;
+mod signals;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::cli::Options;
-use crate::config::model::{Config, IpAddress};
-use crate::config::{self, Loaded};
+use crate::config::Loaded;
+use crate::config::model::{Config, IpAddress, Route, Rule};
 use crate::ipvs::desired::DesiredTable;
-use crate::netlink::{AddressManager, AddressSpec};
-use crate::vrrp::engine::{AnnounceOps, Control, Engine, EngineOptions, Host, VipOps};
+use crate::netlink::route::{Added, RouteSpec};
+use crate::netlink::rule::RuleSpec;
+use crate::netlink::{AddressManager, AddressSpec, RouteManager};
+use crate::vrrp::engine::{AnnounceOps, Control, Engine, EngineOptions, Host, RouteOps, VipOps};
 use crate::vrrp::garp::GarpSender;
 
 /// keepalived's default pid files (include/pidfile.h).
 pub const DEFAULT_PID_FILE: &str = "/run/keepalived.pid";
 pub const DEFAULT_VRRP_PID_FILE: &str = "/run/vrrp.pid";
-/// Where USR1/USR2 write (keepalived without `--with-tmp-dir`).
-pub const DATA_FILE: &str = "/tmp/keepalived.data";
-pub const STATS_FILE: &str = "/tmp/keepalived.stats";
 
 /// VIPs through rtnetlink; only what was added is removed.
 struct NetlinkVips(AddressManager);
@@ -54,6 +62,55 @@ impl VipOps for NetlinkVips {
     fn remove(&mut self, ifname: &str, addr: &IpAddress) -> Result<(), String> {
         let spec = AddressSpec::from_config(addr, ifname).map_err(|e| e.to_string())?;
         self.0.remove(&spec).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// Routes and rules through rtnetlink; only what the kernel created for us is removed. An
+/// entry that was already there (`EEXIST`) is an error for the engine, so that it does not
+/// count it as installed.
+struct NetlinkRoutes(RouteManager);
+
+impl NetlinkRoutes {
+    fn route(r: &Route) -> Result<RouteSpec, String> {
+        RouteSpec::parse(&r.words).map_err(|e| format!("route {:?}: {e}", r.words.join(" ")))
+    }
+
+    fn rule(r: &Rule) -> Result<RuleSpec, String> {
+        RuleSpec::parse(&r.words).map_err(|e| format!("rule {:?}: {e}", r.words.join(" ")))
+    }
+}
+
+impl RouteOps for NetlinkRoutes {
+    fn add_route(&mut self, route: &Route) -> Result<(), String> {
+        let spec = Self::route(route)?;
+        match self.0.add_route(&spec).map_err(|e| e.to_string())? {
+            Added::Added => Ok(()),
+            Added::Existed => Err(format!("route {spec} already exists - not ours")),
+        }
+    }
+
+    fn remove_route(&mut self, route: &Route) -> Result<(), String> {
+        let spec = Self::route(route)?;
+        self.0
+            .remove_route(&spec)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn add_rule(&mut self, rule: &Rule) -> Result<(), String> {
+        let spec = Self::rule(rule)?;
+        match self.0.add_rule(&spec).map_err(|e| e.to_string())? {
+            Added::Added => Ok(()),
+            Added::Existed => Err(format!("rule {spec} already exists - not ours")),
+        }
+    }
+
+    fn remove_rule(&mut self, rule: &Rule) -> Result<(), String> {
+        let spec = Self::rule(rule)?;
+        self.0
+            .remove_rule(&spec)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -83,6 +140,21 @@ impl VipOps for Unavailable {
     }
 }
 
+impl RouteOps for Unavailable {
+    fn add_route(&mut self, _: &Route) -> Result<(), String> {
+        Err(self.0.clone())
+    }
+    fn remove_route(&mut self, _: &Route) -> Result<(), String> {
+        Err(self.0.clone())
+    }
+    fn add_rule(&mut self, _: &Rule) -> Result<(), String> {
+        Err(self.0.clone())
+    }
+    fn remove_rule(&mut self, _: &Rule) -> Result<(), String> {
+        Err(self.0.clone())
+    }
+}
+
 impl AnnounceOps for Unavailable {
     fn announce(&mut self, _: &str, _: IpAddr) -> Result<(), String> {
         Err(self.0.clone())
@@ -104,42 +176,15 @@ fn real_host() -> Host {
             Box::new(Unavailable(e.to_string()))
         }
     };
-    Host { vips, announce }
-}
-
-/// A pid file written at start and removed at exit (keepalived `pidfile_write`/`pidfile_rm`).
-struct PidFile(PathBuf);
-
-impl PidFile {
-    fn write(path: PathBuf) -> Result<PidFile, String> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|e| {
-            format!(
-                "pidfile_write : Cannot open {} pidfile: {e}",
-                path.display()
-            )
-        })?;
-        Ok(PidFile(path))
+    let routes: Box<dyn RouteOps> = match RouteManager::new() {
+        Ok(m) => Box::new(NetlinkRoutes(m)),
+        Err(e) => Box::new(Unavailable(e.to_string())),
+    };
+    Host {
+        vips,
+        announce,
+        routes,
     }
-}
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// keepalived `process_running`: the pid file names a live process other than us.
-fn already_running(path: &Path) -> Option<i32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
-    if pid <= 0 || pid == std::process::id() as i32 {
-        return None;
-    }
-    // /proc/PID exists: the process is alive (signal 0 without libc).
-    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
 }
 
 /// The pid file paths for `opts` and `cfg` (`use_pid_dir` puts them under /run/keepalived).
@@ -166,6 +211,24 @@ fn pid_paths(opts: &Options, cfg: &Config) -> (PathBuf, PathBuf) {
 /// Runs the daemon for the configuration already read. Returns the process exit code.
 pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
     let cfg = loaded.config;
+    let run_vrrp = opts.run_vrrp && (!cfg.instances.is_empty() || opts.run_all_children);
+    // Locked before detaching (the child inherits the locks): a second start is refused on
+    // the terminal it was typed on. keepalived exits 0 in that case, and so do we.
+    let (main_pid, vrrp_pid) = pid_paths(opts, &cfg);
+    let mut pid_files = Vec::new();
+    let mut pid_errors = Vec::new();
+    for path in std::iter::once(main_pid).chain(run_vrrp.then_some(vrrp_pid)) {
+        match pidfile::PidFile::acquire(&path) {
+            Ok(f) => pid_files.push(f),
+            Err(e @ pidfile::PidFileError::Running { .. }) => {
+                eprintln!("keepalived: {e}");
+                log::init(opts, "Keepalived");
+                info!("{e}");
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => pid_errors.push(e),
+        }
+    }
     if !opts.dont_fork
         && let Err(e) = nix::unistd::daemon(false, false)
     {
@@ -178,27 +241,17 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
         crate::cli::KEEPALIVED_VERSION,
         env!("CARGO_PKG_VERSION")
     );
-
-    let (main_pid, vrrp_pid) = pid_paths(opts, &cfg);
-    if let Some(pid) = already_running(&main_pid) {
-        info!("daemon is already running (pid {pid})");
-        return ExitCode::SUCCESS;
+    for e in pid_errors {
+        warn!("{e}");
     }
-    let run_vrrp = opts.run_vrrp && (!cfg.instances.is_empty() || opts.run_all_children);
-    let _pid_files = {
-        let mut files = Vec::new();
-        match PidFile::write(main_pid) {
-            Ok(f) => files.push(f),
-            Err(e) => warn!("{e}"),
+    for f in &mut pid_files {
+        if let Err(e) = f.write_pid() {
+            warn!(
+                "pidfile_write : Cannot write {} pidfile: {e}",
+                f.path().display()
+            );
         }
-        if run_vrrp {
-            match PidFile::write(vrrp_pid) {
-                Ok(f) => files.push(f),
-                Err(e) => warn!("{e}"),
-            }
-        }
-        files
-    };
+    }
     let run_checkers =
         opts.run_checkers && (!cfg.virtual_servers.is_empty() || opts.run_all_children);
 
@@ -218,34 +271,23 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
         dont_release_vrrp: opts.dont_release_vrrp,
     };
     let ignore_sigint = opts.ignore_sigint;
+    let dont_release_ipvs = opts.dont_release_ipvs;
     runtime.block_on(async move {
         let (ctl_tx, ctl_rx) = mpsc::channel(8);
         // Checkers follow reloads through this channel and stop when `stop` fires.
         let (cfg_tx, cfg_rx) = watch::channel(Arc::new(cfg.clone()));
         let (stop_tx, stop_rx) = watch::channel(false);
+        scripts::startup(&cfg).await;
+        let ipvs_settings = crate::ipvs::Settings::from_config(&cfg, dont_release_ipvs);
         let checkers = run_checkers.then(|| {
-            warn!(
-                "Health checkers run, but IPVS programming is not wired into the daemon yet: \
-                 the resulting IPVS table is only logged"
-            );
-            let (table_tx, mut table_rx) = watch::channel(DesiredTable::default());
+            let (table_tx, table_rx) = watch::channel(DesiredTable::default());
             let mut stop = stop_rx.clone();
             let run = crate::check::run_desired(cfg_rx, table_tx, async move {
                 let _ = stop.wait_for(|s| *s).await;
             });
-            let log = async move {
-                while table_rx.changed().await.is_ok() {
-                    let n: usize = table_rx
-                        .borrow_and_update()
-                        .services
-                        .values()
-                        .map(|s| s.destinations.len())
-                        .sum();
-                    info!("Checkers: {n} live real server(s)");
-                }
-            };
+            let apply = program_ipvs(ipvs_settings, table_rx);
             async move {
-                tokio::join!(run, log);
+                tokio::join!(run, apply);
             }
         });
         let engine = if run_vrrp {
@@ -255,72 +297,99 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
             info!("No VRRP instances configured; VRRP not started");
             None
         };
-        let signals = async {
-            if let Err(e) = signal_loop(&ctl_tx, &cfg_tx, &load_opts, ignore_sigint).await {
+        // The signal loop is a task on the worker threads, not part of this `block_on` (which
+        // runs on the main thread): the worker that reads the signal off the driver then runs
+        // the loop and, right after, the engine it wakes. From the main thread each of those
+        // wake-ups was a cross-thread hand-off, which cost milliseconds of a SIGTERM handover
+        // on a busy host (the priority-0 advert went out 3-9 ms after the signal).
+        let (engine_running, checkers_running) = (engine.is_some(), checkers.is_some());
+        let signal_task = tokio::spawn(async move {
+            let targets = signals::Targets {
+                engine: engine_running.then_some(&ctl_tx),
+                config: &cfg_tx,
+                checkers_running,
+            };
+            if let Err(e) = signals::signal_loop(&targets, &load_opts, ignore_sigint).await {
                 warn!("signal handling failed: {e}");
+                let _ = ctl_tx.send(Control::Shutdown).await;
             }
-            let _ = ctl_tx.send(Control::Shutdown).await;
             let _ = stop_tx.send(true);
+            Arc::clone(&cfg_tx.borrow())
+        });
+        notify_systemd::notify_status(notify_systemd::READY, "Running");
+        let signals = async {
+            let last = signal_task.await.ok();
             if let Some(engine) = engine {
                 let _ = engine.await;
             }
+            last
         };
-        match checkers {
-            Some(c) => {
-                tokio::join!(signals, c);
-            }
+        let last = match checkers {
+            Some(c) => tokio::join!(signals, c).0,
             None => signals.await,
+        };
+        if let Some(cfg) = last {
+            scripts::shutdown(&cfg).await;
         }
         info!("Stopped Keepalived v{}", crate::cli::KEEPALIVED_VERSION);
     });
     ExitCode::SUCCESS
 }
 
-/// Waits for signals until TERM/INT; HUP reloads, USR1/USR2 dump.
-async fn signal_loop(
-    ctl: &mpsc::Sender<Control>,
-    checkers: &watch::Sender<Arc<Config>>,
-    load: &config::LoadOptions,
-    ignore_sigint: bool,
-) -> std::io::Result<()> {
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => {
-                info!("Stopping");
-                return Ok(());
-            }
-            _ = int.recv() => {
-                if !ignore_sigint {
-                    info!("Stopping");
-                    return Ok(());
+/// Programs the kernel's IPVS table with every table the checkers publish (adopting what is
+/// already right at the first one, then applying only what changed), and removes what it
+/// programmed when the checkers stop (unless `-I`). IPVS calls block: they run on the blocking
+/// pool, one at a time.
+async fn program_ipvs(settings: crate::ipvs::Settings, mut tables: watch::Receiver<DesiredTable>) {
+    use crate::ipvs::{Ipvs, Verify};
+    let started = tokio::task::spawn_blocking(move || Ipvs::start(settings)).await;
+    let mut ipvs = match started {
+        Ok(Ok(i)) => Some(i),
+        Ok(Err(e)) => {
+            tracing::error!("IPVS: {e} - virtual servers are not programmed");
+            None
+        }
+        Err(e) => {
+            tracing::error!("IPVS: start failed ({e}) - virtual servers are not programmed");
+            None
+        }
+    };
+    let mut verify = Verify::Full;
+    while tables.changed().await.is_ok() {
+        let table = tables.borrow_and_update().clone();
+        let Some(mut i) = ipvs.take() else { continue };
+        let v = verify;
+        let done = tokio::task::spawn_blocking(move || {
+            let r = i.apply(&table, v);
+            (i, r)
+        })
+        .await;
+        match done {
+            Ok((i, Ok(report))) => {
+                for e in &report.failed {
+                    warn!("IPVS: {e}");
                 }
+                info!(
+                    "IPVS: {} command(s), {} service(s) unchanged, {:?}",
+                    report.commands, report.unchanged, report.elapsed
+                );
+                verify = Verify::Changed;
+                ipvs = Some(i);
             }
-            _ = hup.recv() => {
-                info!("Reloading ...");
-                let load = load.clone();
-                let loaded = tokio::task::spawn_blocking(move || config::load(&load)).await;
-                match loaded {
-                    Ok(loaded) => {
-                        for line in loaded.diagnostics.render().lines() {
-                            warn!("{line}");
-                        }
-                        checkers.send_replace(Arc::new(loaded.config.clone()));
-                        let _ = ctl.send(Control::Reload(Box::new(loaded.config))).await;
-                    }
-                    Err(e) => warn!("reload failed: {e}"),
-                }
+            Ok((i, Err(e))) => {
+                // Read the whole table again next time: the kernel may hold anything now.
+                warn!("IPVS: {e}");
+                verify = Verify::Full;
+                ipvs = Some(i);
             }
-            _ = usr1.recv() => {
-                let _ = ctl.send(Control::Dump(PathBuf::from(DATA_FILE))).await;
-            }
-            _ = usr2.recv() => {
-                let _ = ctl.send(Control::Dump(PathBuf::from(STATS_FILE))).await;
-            }
+            Err(e) => warn!("IPVS: apply task failed ({e}); IPVS is no longer programmed"),
+        }
+    }
+    if let Some(i) = ipvs {
+        match tokio::task::spawn_blocking(move || i.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("IPVS: at exit: {e}"),
+            Err(e) => warn!("IPVS: exit task failed ({e})"),
         }
     }
 }

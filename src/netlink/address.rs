@@ -132,7 +132,7 @@ impl AddressSpec {
                     "peer {peer} is of the other address family"
                 )));
             }
-                        spec.peer = Some(peer);
+            spec.peer = Some(peer);
             // `peer P/N`: the prefix given with the peer is the address's prefix (as keepalived).
             if let Some(n) = ip.peer_prefix {
                 spec.prefix = n;

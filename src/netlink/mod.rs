@@ -6,12 +6,16 @@
 //!   spawned.
 //! - [`address`]: add, remove and list interface addresses; [`AddressManager`] remembers what
 //!   it added, so that releasing the VIPs removes exactly those.
+//! - [`route`] and [`rule`]: `ip route` / `ip rule` words to typed specs and requests;
+//!   [`RouteManager`] remembers the routes and rules it added, so exactly those are removed.
 //!
 //! Must not: keep state about what is configured on the host (that is the caller's, through
 //! [`AddressManager`]), join multicast groups (event listeners need their own socket), or
 //! block without a bound.
 
 pub mod address;
+pub mod route;
+pub mod rule;
 
 use std::fmt::Debug;
 use std::io::Cursor;
@@ -80,6 +84,20 @@ pub enum NetlinkError {
     /// it at configuration time).
     #[error("invalid address {addr}: {reason}")]
     InvalidAddress { addr: String, reason: String },
+    /// The kernel refused to add or remove a route.
+    #[error("cannot {op} route {route}: {errno}")]
+    Route {
+        op: &'static str,
+        route: String,
+        errno: Errno,
+    },
+    /// The kernel refused to add or remove a rule.
+    #[error("cannot {op} rule {rule}: {errno}")]
+    Rule {
+        op: &'static str,
+        rule: String,
+        errno: Errno,
+    },
     /// A dump or another request was refused.
     #[error("netlink {request}: {errno}")]
     Kernel { request: &'static str, errno: Errno },
@@ -300,6 +318,77 @@ impl Rtnl {
                 Err(errno) => return Err(NetlinkError::Socket { request, errno }),
             }
         }
+    }
+}
+
+/// Adds routes and rules and remembers which ones the kernel created for us (an `EEXIST`
+/// is someone else's), so that [`RouteManager::remove_route`] / [`RouteManager::remove_rule`]
+/// send a delete only for those.
+#[derive(Debug)]
+pub struct RouteManager {
+    rtnl: Rtnl,
+    routes: Vec<route::RouteSpec>,
+    rules: Vec<rule::RuleSpec>,
+}
+
+impl RouteManager {
+    /// With its own rtnetlink socket.
+    pub fn new() -> Result<RouteManager, NetlinkError> {
+        Ok(RouteManager::with_rtnl(Rtnl::open()?))
+    }
+
+    pub fn with_rtnl(rtnl: Rtnl) -> RouteManager {
+        RouteManager {
+            rtnl,
+            routes: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+
+    pub fn add_route(&mut self, spec: &route::RouteSpec) -> Result<route::Added, NetlinkError> {
+        let added = route::add_route(&mut self.rtnl, spec)?;
+        if added == route::Added::Added && !self.routes.contains(spec) {
+            self.routes.push(spec.clone());
+        }
+        Ok(added)
+    }
+
+    /// Removes `spec` if we added it; `Ok(false)` (and nothing sent) otherwise.
+    pub fn remove_route(&mut self, spec: &route::RouteSpec) -> Result<bool, NetlinkError> {
+        let Some(i) = self.routes.iter().position(|r| r == spec) else {
+            return Ok(false);
+        };
+        route::delete_route(&mut self.rtnl, spec)?;
+        self.routes.remove(i);
+        Ok(true)
+    }
+
+    pub fn add_rule(&mut self, spec: &rule::RuleSpec) -> Result<route::Added, NetlinkError> {
+        let added = rule::add_rule(&mut self.rtnl, spec)?;
+        if added == route::Added::Added && !self.rules.contains(spec) {
+            self.rules.push(spec.clone());
+        }
+        Ok(added)
+    }
+
+    /// Removes `spec` if we added it; `Ok(false)` (and nothing sent) otherwise.
+    pub fn remove_rule(&mut self, spec: &rule::RuleSpec) -> Result<bool, NetlinkError> {
+        let Some(i) = self.rules.iter().position(|r| r == spec) else {
+            return Ok(false);
+        };
+        rule::delete_rule(&mut self.rtnl, spec)?;
+        self.rules.remove(i);
+        Ok(true)
+    }
+
+    /// The routes and rules recorded as ours, oldest first.
+    pub fn added(&self) -> (&[route::RouteSpec], &[rule::RuleSpec]) {
+        (&self.routes, &self.rules)
+    }
+
+    /// The socket, e.g. to change its timeout.
+    pub fn rtnl(&mut self) -> &mut Rtnl {
+        &mut self.rtnl
     }
 }
 

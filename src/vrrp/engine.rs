@@ -8,7 +8,8 @@
 //!                                                              ▼
 //!                      Engine::run: select! { control, deadline, datagram, track }
 //!                        │ validate (packet.rs) → Event → Instance/SyncGroup::handle
-//!                        └ Actions → adverts (socket.rs), VIPs (VipOps), GARP/NA
+//!                        └ Actions → adverts (socket.rs), VIPs (VipOps), routes and
+//!                          rules (RouteOps), GARP/NA
 //!                          (AnnounceOps), notify scripts and FIFOs (notify.rs, spawned)
 //! ```
 //!
@@ -40,11 +41,13 @@ use super::notify::{Notifier, NotifyScripts, Script, Subject, run_check};
 use super::packet::{
     self, Af, AhSeal, Discard, Expect, Ipv4Tx, Peer, UnicastRx, V3Checksum, WireState,
 };
+use super::snapshot::{Counters, InstanceSnapshot};
 use super::socket::{self, RxDatagram, RxV4, TxV4, V6};
 use super::sync::{GroupAction, ScriptTracker};
 use super::timer::Now;
 use crate::config::model::{
-    Centis, Config, Family, IpAddress, Micros, Priority, UnicastChecksum, Vrid, VrrpInstance,
+    Centis, Config, Family, IpAddress, Micros, Priority, Route, Rule, UnicastChecksum, Vrid,
+    VrrpInstance,
 };
 
 // ===== host operations =====
@@ -62,10 +65,21 @@ pub trait AnnounceOps: Send {
     fn announce(&mut self, ifname: &str, addr: IpAddr) -> Result<(), String>;
 }
 
+/// Installs and removes `virtual_routes`/`static_routes` and `virtual_rules`/`static_rules`
+/// entries (kept as `ip route` / `ip rule` words). Implementations remove only what they
+/// added.
+pub trait RouteOps: Send {
+    fn add_route(&mut self, route: &Route) -> Result<(), String>;
+    fn remove_route(&mut self, route: &Route) -> Result<(), String>;
+    fn add_rule(&mut self, rule: &Rule) -> Result<(), String>;
+    fn remove_rule(&mut self, rule: &Rule) -> Result<(), String>;
+}
+
 /// What the engine does to the host besides VRRP packets.
 pub struct Host {
     pub vips: Box<dyn VipOps>,
     pub announce: Box<dyn AnnounceOps>,
+    pub routes: Box<dyn RouteOps>,
 }
 
 /// Daemon flags that change how VIPs are released.
@@ -84,6 +98,12 @@ pub enum Control {
     Dump(std::path::PathBuf),
     /// SIGTERM/SIGINT.
     Shutdown,
+    /// USR1/USR2/STATS_CLEAR/JSON: a copy of every instance, then (with `clear`) counters
+    /// zeroed.
+    Snapshot {
+        clear: bool,
+        reply: tokio::sync::oneshot::Sender<Vec<InstanceSnapshot>>,
+    },
 }
 
 // ===== interfaces =====
@@ -185,6 +205,11 @@ struct Inst {
     vips: Vec<(String, IpAddress)>,
     /// What this instance added and has not removed yet.
     installed: Vec<(String, IpAddress)>,
+    /// `virtual_routes` / `virtual_rules`, and those of them installed now.
+    routes: Vec<Route>,
+    rules: Vec<Rule>,
+    routes_installed: Vec<Route>,
+    rules_installed: Vec<Rule>,
     peers: Vec<Peer>,
     check_src: bool,
     skip_check_adv_addr: bool,
@@ -302,6 +327,24 @@ pub struct Engine {
     track_recv: mpsc::Receiver<Track>,
 }
 
+/// How early the engine asks tokio to wake it before a deadline. tokio's timer wheel has
+/// millisecond ticks and rounds a deadline up to the next one (and `epoll_wait` rounds its
+/// timeout up again), so a deadline used to fire 1-2 ms late: measured on a VRRPv3
+/// priority-0 handover (Skew_Time 60.9 ms), the backup's first advert went out 62.7 ms after
+/// the priority-0 advert on average, against keepalived's 61.2 ms.
+const TIMER_SLOP: Duration = Duration::from_millis(2);
+
+/// The last stretch to a deadline, on the engine's own thread: `nanosleep` is accurate to
+/// tens of microseconds. This blocks the worker for at most [`TIMER_SLOP`], once per deadline,
+/// and there is nothing else due before the deadline anyway (a datagram arriving meanwhile
+/// waits at most that long in its channel).
+fn sleep_precisely_until(at: tokio::time::Instant) {
+    let left = at.saturating_duration_since(tokio::time::Instant::now());
+    if !left.is_zero() && left <= TIMER_SLOP {
+        std::thread::sleep(left);
+    }
+}
+
 /// Why an instance's advert could not be sent.
 fn log_send_error(inst: &Inst, e: impl std::fmt::Display) {
     let _g = inst.span.enter();
@@ -353,25 +396,69 @@ impl Engine {
     /// as keepalived does: priority-0 adverts from masters, VIPs removed, STOP notified.
     pub async fn run(mut self, mut control: mpsc::Receiver<Control>) {
         let cfg = self.cfg.clone();
+        let statics = self.add_statics(&cfg);
         self.build(&cfg, None);
         loop {
-            let deadline = self.next_deadline();
-            let sleep_until = deadline
-                .map(|d| self.instant(d))
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let deadline = self.next_deadline().map(|d| self.instant(d));
+            let wake = deadline.map_or_else(
+                || tokio::time::Instant::now() + Duration::from_secs(3600),
+                |at| at.checked_sub(TIMER_SLOP).unwrap_or(at),
+            );
             tokio::select! {
                 biased;
                 c = control.recv() => match c {
                     None | Some(Control::Shutdown) => break,
                     Some(Control::Reload(cfg)) => self.reload(*cfg),
                     Some(Control::Dump(path)) => self.write_dump(&path),
+                    Some(Control::Snapshot { clear, reply }) => {
+                        let _ = reply.send(self.snapshot(clear));
+                    }
                 },
-                _ = tokio::time::sleep_until(sleep_until) => self.on_timer(),
+                _ = tokio::time::sleep_until(wake) => {
+                    if let Some(at) = deadline {
+                        sleep_precisely_until(at);
+                    }
+                    self.on_timer();
+                }
                 Some(dg) = self.rx_recv.recv() => self.on_datagram(dg),
                 Some(t) = self.track_recv.recv() => self.on_track(t),
             }
         }
         self.shutdown().await;
+        self.remove_statics(statics);
+    }
+
+    /// `static_routes` and `static_rules`: installed at start (routes first), removed at
+    /// exit (rules first); only those the kernel created for us.
+    fn add_statics(&mut self, cfg: &Config) -> (Vec<Route>, Vec<Rule>) {
+        let mut routes = Vec::new();
+        for r in &cfg.static_routes {
+            match self.host.routes.add_route(r) {
+                Ok(()) => routes.push(r.clone()),
+                Err(e) => warn!("cannot add static route: {e}"),
+            }
+        }
+        let mut rules = Vec::new();
+        for r in &cfg.static_rules {
+            match self.host.routes.add_rule(r) {
+                Ok(()) => rules.push(r.clone()),
+                Err(e) => warn!("cannot add static rule: {e}"),
+            }
+        }
+        (routes, rules)
+    }
+
+    fn remove_statics(&mut self, (routes, rules): (Vec<Route>, Vec<Rule>)) {
+        for r in rules.iter().rev() {
+            if let Err(e) = self.host.routes.remove_rule(r) {
+                warn!("cannot remove static rule: {e}");
+            }
+        }
+        for r in routes.iter().rev() {
+            if let Err(e) = self.host.routes.remove_route(r) {
+                warn!("cannot remove static route: {e}");
+            }
+        }
     }
 
     fn next_deadline(&self) -> Option<Now> {
@@ -535,7 +622,7 @@ impl Engine {
             if was_master {
                 send_advert(&self.sockets, o, Priority(0));
             }
-            release(&mut *self.host.vips, o);
+            release(&mut self.host, o);
             self.notifier
                 .state(Subject::Instance, &o.name, State::Fault, 0, &o.scripts);
         }
@@ -546,7 +633,7 @@ impl Engine {
             if vips_set {
                 self.sync_vips(i);
             } else if !self.insts[i].installed.is_empty() {
-                release(&mut *self.host.vips, &mut self.insts[i]);
+                release(&mut self.host, &mut self.insts[i]);
             }
         }
     }
@@ -577,12 +664,6 @@ impl Engine {
             .unwrap_or_default();
         if ifname.is_empty() {
             warn!("({}) no interface to run on - instance inactive", v.name);
-        }
-        if !v.virtual_routes.is_empty() || !v.virtual_rules.is_empty() {
-            warn!(
-                "({}) virtual_routes and virtual_rules are not supported yet - ignored",
-                v.name
-            );
         }
         let mut auth = AuthConfig::from_model(v.authentication.as_ref());
         if version == packet::Version::V3 || af == Af::Ipv6 {
@@ -644,6 +725,10 @@ impl Engine {
             addrs,
             vips,
             installed: Vec::new(),
+            routes: v.virtual_routes.clone(),
+            rules: v.virtual_rules.clone(),
+            routes_installed: Vec::new(),
+            rules_installed: Vec::new(),
             peers,
             check_src: v.check_unicast_src || g.vrrp_check_unicast_src,
             skip_check_adv_addr: v.skip_check_adv_addr || g.vrrp_skip_check_adv_addr,
@@ -950,7 +1035,7 @@ impl Engine {
         }
         if !self.opts.dont_release_vrrp {
             for i in 0..self.insts.len() {
-                release(&mut *self.host.vips, &mut self.insts[i]);
+                release(&mut self.host, &mut self.insts[i]);
             }
         }
         for h in self.helpers.drain(..) {
@@ -1308,7 +1393,7 @@ impl Engine {
                 send_advert(&self.sockets, &mut self.insts[i], priority);
             }
             Action::AddVips => self.add_vips(i),
-            Action::RemoveVips => release(&mut *self.host.vips, &mut self.insts[i]),
+            Action::RemoveVips => release(&mut self.host, &mut self.insts[i]),
             Action::SendGratuitous { repeat, cause } => {
                 debug!(?cause, "({name}) gratuitous ARP/NA x{repeat}");
                 self.garp_round(i, now, repeat);
@@ -1519,6 +1604,26 @@ impl Engine {
                 Err(e) => warn!("({}) cannot add VIP {} on {dev}: {e}", inst.name, vip.addr),
             }
         }
+        // keepalived `vrrp_state_become_master`: routes after the addresses (a route's
+        // gateway or source may be a VIP), then rules.
+        for r in inst.routes.clone() {
+            if inst.routes_installed.contains(&r) {
+                continue;
+            }
+            match self.host.routes.add_route(&r) {
+                Ok(()) => inst.routes_installed.push(r),
+                Err(e) => warn!("({}) cannot add route: {e}", inst.name),
+            }
+        }
+        for r in inst.rules.clone() {
+            if inst.rules_installed.contains(&r) {
+                continue;
+            }
+            match self.host.routes.add_rule(&r) {
+                Ok(()) => inst.rules_installed.push(r),
+                Err(e) => warn!("({}) cannot add rule: {e}", inst.name),
+            }
+        }
     }
 
     /// After a reload, make the installed addresses of a master match its new list.
@@ -1540,6 +1645,21 @@ impl Engine {
             }
         }
         inst.installed = keep;
+        let (routes, rules) = (inst.routes.clone(), inst.rules.clone());
+        for r in std::mem::take(&mut inst.rules_installed) {
+            if rules.contains(&r) {
+                inst.rules_installed.push(r);
+            } else if let Err(e) = self.host.routes.remove_rule(&r) {
+                warn!("({}) cannot remove rule: {e}", inst.name);
+            }
+        }
+        for r in std::mem::take(&mut inst.routes_installed) {
+            if routes.contains(&r) {
+                inst.routes_installed.push(r);
+            } else if let Err(e) = self.host.routes.remove_route(&r) {
+                warn!("({}) cannot remove route: {e}", inst.name);
+            }
+        }
         self.add_vips(i);
     }
 
@@ -1660,6 +1780,53 @@ impl Engine {
         out
     }
 
+    /// Every instance's state and counters, for the dumps; `clear` zeroes the counters
+    /// afterwards (STATS_CLEAR).
+    fn snapshot(&mut self, clear: bool) -> Vec<InstanceSnapshot> {
+        let mut out = Vec::with_capacity(self.insts.len());
+        for (i, io) in self.insts.iter().enumerate() {
+            let inst = self.instance_of(i);
+            let s = &io.stats;
+            out.push(InstanceSnapshot {
+                params: inst.params().clone(),
+                state: inst.state(),
+                want: inst.want(),
+                master: inst.master(),
+                master_adver_int: inst.master_adver_int(),
+                master_down_interval: inst.master_down_interval(),
+                effective_priority: inst.effective_priority(),
+                vips_set: inst.vips_set(),
+                ifname: io.ifname.clone(),
+                ipv6: io.af == Af::Ipv6,
+                src: io.src,
+                src_from_config: io.cfg_src.is_some(),
+                unicast: io.unicast(),
+                vips: io.vips.clone(),
+                last_transition: io.last_transition,
+                counters: Counters {
+                    adverts_rx: s.adverts_rx,
+                    adverts_tx: s.adverts_tx,
+                    pri_zero_rx: s.pri_zero_rx,
+                    pri_zero_tx: s.pri_zero_tx,
+                    became_master: s.became_master,
+                    released_master: s.released_master,
+                    discards: s.discards.clone(),
+                },
+                if_discards: self
+                    .if_stats
+                    .get(&io.ifname)
+                    .map(|s| s.discards.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        if clear {
+            for io in &mut self.insts {
+                io.stats = Stats::default();
+            }
+        }
+        out
+    }
+
     fn write_dump(&self, path: &std::path::Path) {
         if let Err(e) = std::fs::write(path, self.dump()) {
             warn!("Unable to write {}: {e}", path.display());
@@ -1671,6 +1838,8 @@ impl Engine {
 /// AH sequence state, last master.
 fn carry_over(new: &mut Inst, old: &mut Inst) {
     new.installed = std::mem::take(&mut old.installed);
+    new.routes_installed = std::mem::take(&mut old.routes_installed);
+    new.rules_installed = std::mem::take(&mut old.rules_installed);
     new.stats = old.stats.clone();
     new.wire.ah = old.wire.ah;
     new.wire.ip_id = old.wire.ip_id;
@@ -1678,10 +1847,21 @@ fn carry_over(new: &mut Inst, old: &mut Inst) {
     new.last_transition = old.last_transition;
 }
 
-/// Removes every address `inst` installed.
-fn release(vips: &mut dyn VipOps, inst: &mut Inst) {
+/// Removes every rule, route and address `inst` installed, in keepalived's order
+/// (`vrrp_restore_interface`: rules, then routes, then the VIPs they may depend on).
+fn release(host: &mut Host, inst: &mut Inst) {
+    for r in std::mem::take(&mut inst.rules_installed).iter().rev() {
+        if let Err(e) = host.routes.remove_rule(r) {
+            warn!("({}) cannot remove rule: {e}", inst.name);
+        }
+    }
+    for r in std::mem::take(&mut inst.routes_installed).iter().rev() {
+        if let Err(e) = host.routes.remove_route(r) {
+            warn!("({}) cannot remove route: {e}", inst.name);
+        }
+    }
     for (dev, a) in std::mem::take(&mut inst.installed) {
-        if let Err(e) = vips.remove(&dev, &a) {
+        if let Err(e) = host.vips.remove(&dev, &a) {
             warn!(
                 "({}) cannot remove VIP {} from {dev}: {e}",
                 inst.name, a.addr

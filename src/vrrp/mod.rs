@@ -11,13 +11,15 @@
 //! - `socket.rs` — raw IP protocol 112/51 sockets (multicast joins, `SO_BINDTODEVICE`);
 //! - `garp.rs`   — gratuitous ARP / unsolicited NA frames and their packet-socket sender;
 //! - `notify.rs` — notify scripts, `vrrp_script` runs, notify FIFOs, script security;
-//! - `engine.rs` — the tokio driver: sockets, timers, tracking and actions for all instances.
+//! - `engine.rs` — the tokio driver: sockets, timers, tracking and actions for all instances;
+//! - `snapshot.rs` — plain copies of the engine's instances for the dumps.
 pub mod auth;
 pub mod engine;
 pub mod fsm;
 pub mod garp;
 pub mod notify;
 pub mod packet;
+pub mod snapshot;
 pub mod socket;
 pub mod sync;
 pub mod timer;

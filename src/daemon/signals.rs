@@ -1,0 +1,148 @@
+//! The daemon's signal loop (keepalived core/main.c `signal_init`, vrrp_daemon.c
+//! `vrrp_signal_init`):
+//!
+//! - TERM, INT (unless `--ignore-sigint`): orderly shutdown; systemd is told `STOPPING=1`;
+//! - HUP: the configuration is read and judged ([`super::reload`]); a good one goes to the
+//!   engine and the checkers, a bad one is logged and nothing changes; systemd sees
+//!   `RELOADING=1` then `READY=1` either way;
+//! - USR1 / USR2 / STATS_CLEAR (SIGRTMAX-1) / JSON (SIGRTMIN+2): the dumps of
+//!   [`super::dump`], from a snapshot the engine hands over.
+//!
+//! This module must not change the running configuration itself, nor write a file other
+//! than through [`super::dump::write_safely`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info, warn};
+
+use super::dump::{self, Kind};
+use super::notify_systemd::{self as sd, READY, RELOADING, STOPPING};
+use super::reload::{self, Verdict};
+use crate::config::LoadOptions;
+use crate::config::model::Config;
+use crate::vrrp::engine::Control;
+use crate::vrrp::snapshot::InstanceSnapshot;
+
+/// How long a dump waits for the engine's snapshot.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+
+/// What the signal loop drives.
+pub struct Targets<'a> {
+    /// The VRRP engine, when it runs.
+    pub engine: Option<&'a mpsc::Sender<Control>>,
+    /// The running configuration: read by the dumps, followed by the checkers.
+    pub config: &'a watch::Sender<Arc<Config>>,
+    pub checkers_running: bool,
+}
+
+/// Waits for signals until TERM/INT; returns after [`Control::Shutdown`] has been sent.
+pub async fn signal_loop(
+    t: &Targets<'_>,
+    load: &LoadOptions,
+    ignore_sigint: bool,
+) -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let rt = |name| {
+        let n = crate::cli::signum(name).unwrap_or(0);
+        signal(SignalKind::from_raw(n))
+    };
+    let mut stats_clear = rt("STATS_CLEAR")?;
+    let mut json = rt("JSON")?;
+    loop {
+        tokio::select! {
+            // Shutdown is sent before anything is logged: the priority-0 advert waits for it.
+            _ = term.recv() => break,
+            _ = int.recv() => {
+                if !ignore_sigint {
+                    break;
+                }
+            }
+            _ = hup.recv() => on_reload(t, load).await,
+            _ = usr1.recv() => {
+                let insts = snapshot(t, false).await;
+                let cfg = t.config.borrow().clone();
+                if t.engine.is_some() {
+                    write(&dump::path_for(&cfg, Kind::Data), &dump::data(&cfg, &insts));
+                }
+                if t.checkers_running {
+                    write(&dump::path_for(&cfg, Kind::CheckData), &dump::check_data(&cfg));
+                }
+            }
+            _ = usr2.recv() => stats(t, false).await,
+            _ = stats_clear.recv() => stats(t, true).await,
+            _ = json.recv() => {
+                let insts = snapshot(t, false).await;
+                // keepalived writes no JSON file without VRRP instances.
+                if !insts.is_empty() {
+                    let cfg = t.config.borrow().clone();
+                    write(&dump::path_for(&cfg, Kind::Json), &dump::json(&cfg, &insts));
+                }
+            }
+        }
+    }
+    if let Some(engine) = t.engine {
+        let _ = engine.send(Control::Shutdown).await;
+    }
+    sd::notify_status(STOPPING, "Stopping");
+    info!("Stopping");
+    Ok(())
+}
+
+async fn on_reload(t: &Targets<'_>, load: &LoadOptions) {
+    info!("Reloading ...");
+    sd::notify_status(RELOADING, "Reloading");
+    match reload::read(load).await {
+        Verdict::Apply(cfg) => {
+            t.config.send_replace(Arc::new((*cfg).clone()));
+            if let Some(engine) = t.engine {
+                let _ = engine.send(Control::Reload(cfg)).await;
+            }
+            sd::notify_status(READY, "Running");
+        }
+        Verdict::Refuse(why) => {
+            warn!("New config failed validation ({why}): keeping the running configuration");
+            sd::notify_status(READY, "Running; last reload refused");
+        }
+    }
+}
+
+async fn stats(t: &Targets<'_>, clear: bool) {
+    if t.engine.is_none() {
+        return;
+    }
+    let insts = snapshot(t, clear).await;
+    let cfg = t.config.borrow().clone();
+    write(&dump::path_for(&cfg, Kind::Stats), &dump::stats(&insts));
+}
+
+/// The engine's instances (none without an engine, or if it does not answer in time).
+async fn snapshot(t: &Targets<'_>, clear: bool) -> Vec<InstanceSnapshot> {
+    let Some(engine) = t.engine else {
+        return Vec::new();
+    };
+    let (reply, rx) = oneshot::channel();
+    let asked = async {
+        engine.send(Control::Snapshot { clear, reply }).await.ok()?;
+        rx.await.ok()
+    };
+    match tokio::time::timeout(SNAPSHOT_WAIT, asked).await {
+        Ok(Some(v)) => v,
+        _ => {
+            warn!("VRRP state not available for the dump");
+            Vec::new()
+        }
+    }
+}
+
+fn write(path: &std::path::Path, text: &str) {
+    if let Err(e) = dump::write_safely(path, text.as_bytes()) {
+        info!("Can't open dump file {} ({e})", path.display());
+    }
+}
