@@ -135,7 +135,7 @@ async fn http_failure_is_retried_then_the_server_is_inhibited_then_restored() {
 global_defs {{
     lvs_notify_fifo {fifo}
 }}
-virtual_server 192.0.2.10 80 {{
+virtual_server 203.0.113.10 80 {{
     delay_loop 1
     lb_algo rr
     lb_kind NAT
@@ -218,10 +218,10 @@ virtual_server 192.0.2.10 80 {{
     assert_eq!(
         lines,
         format!(
-            "RS [127.0.0.1]:tcp:{p} [192.0.2.10]:tcp:80 DOWN\n\
-             VS [192.0.2.10]:tcp:80 DOWN\n\
-             RS [127.0.0.1]:tcp:{p} [192.0.2.10]:tcp:80 UP\n\
-             VS [192.0.2.10]:tcp:80 UP\n",
+            "RS [127.0.0.1]:tcp:{p} [203.0.113.10]:tcp:80 DOWN\n\
+             VS [203.0.113.10]:tcp:80 DOWN\n\
+             RS [127.0.0.1]:tcp:{p} [203.0.113.10]:tcp:80 UP\n\
+             VS [203.0.113.10]:tcp:80 UP\n",
             p = srv.addr.port()
         )
     );
@@ -239,7 +239,7 @@ global_defs {{
     enable_script_security
     script_user root
 }}
-virtual_server 192.0.2.20 80 {{
+virtual_server 203.0.113.20 80 {{
     delay_loop 0.2
     lb_algo rr
     lb_kind NAT
@@ -247,7 +247,7 @@ virtual_server 192.0.2.20 80 {{
     quorum 2
     quorum_up "/bin/sh -c 'echo up >> {m}'"
     quorum_down "/bin/sh -c 'echo down >> {m}'"
-    sorry_server 192.0.2.99 80
+    sorry_server 203.0.113.99 80
     real_server 127.0.0.1 {pa} {{
         weight 1
         TCP_CHECK {{
@@ -320,7 +320,7 @@ virtual_server {vip} 80 {{
             port = srv.addr.port()
         )
     };
-    let conf = format!("{}{}", vs("192.0.2.30"), vs("192.0.2.31"));
+    let conf = format!("{}{}", vs("203.0.113.30"), vs("203.0.113.31"));
     let cfg = load(&conf);
     assert_eq!(
         keepalived_rs::check::plan::Plan::build(&cfg).probes.len(),
@@ -351,7 +351,7 @@ global_defs {{
     enable_script_security
     script_user root
 }}
-virtual_server 192.0.2.40 80 {{
+virtual_server 203.0.113.40 80 {{
     delay_loop 0.2
     lb_algo rr
     lb_kind NAT
@@ -412,11 +412,11 @@ virtual_server 192.0.2.40 80 {{
 fn health_converts_into_the_ipvs_desired_table() {
     let cfg = load(
         r#"
-virtual_server 192.0.2.50 80 {
+virtual_server 203.0.113.50 80 {
     lb_algo rr
     lb_kind NAT
     protocol TCP
-    sorry_server 192.0.2.99 8080
+    sorry_server 203.0.113.99 8080
     real_server 10.1.1.1 80 {
         weight 3
         TCP_CHECK {
@@ -468,7 +468,7 @@ async fn reload_keeps_unchanged_checkers_state_and_starts_new_ones() {
     };
     let conf = |extra: &str| {
         format!(
-            "virtual_server 192.0.2.60 80 {{\n    delay_loop 0.3\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{}{}{extra}}}\n",
+            "virtual_server 203.0.113.60 80 {{\n    delay_loop 0.3\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{}{}{extra}}}\n",
             rs(up.addr.port()),
             rs(down_port)
         )
@@ -544,7 +544,7 @@ async fn run_publishes_the_live_ipvs_desired_table() {
         l.local_addr().expect("addr").port()
     };
     let cfg = load(&format!(
-        "virtual_server 192.0.2.70 80 {{\n  delay_loop 0.5\n  warmup 0\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
+        "virtual_server 203.0.113.70 80 {{\n  delay_loop 0.5\n  warmup 0\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\
          real_server 127.0.0.1 {up} {{\n    weight 2\n    TCP_CHECK {{\n      connect_timeout 0.5\n    }}\n  }}\n\
          real_server 127.0.0.1 {down} {{\n    weight 3\n    TCP_CHECK {{\n      connect_timeout 0.5\n    }}\n  }}\n}}\n"
     ));

@@ -475,7 +475,7 @@ fn daemon_mode_writes_pid_files_and_stops_on_sigterm() {
     let conf = empty_conf(&dir);
     let pid = dir.path().join("k.pid");
     let vpid = dir.path().join("v.pid");
-        // Never in the host's network namespace: `unshare -n` execs the daemon in a fresh, empty
+    // Never in the host's network namespace: `unshare -n` execs the daemon in a fresh, empty
     // one (same pid), which needs root.
     if !nix::unistd::geteuid().is_root() {
         assert!(

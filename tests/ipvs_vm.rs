@@ -177,7 +177,7 @@ set -u
 # busybox sh runs its own applets before PATH: use iproute2's ip.
 ip() { /usr/sbin/ip "$@"; }
 for i in 0 1 2 3; do ip link add eth$i type veth peer name peer$i; ip link set eth$i up; ip link set peer$i up; done
-ip addr add 192.0.2.1/24 dev eth0
+ip addr add 203.0.113.254/24 dev eth0
 reset() {
     ipvsadm -C; ipvsadm --set 900 120 300
     ipvsadm --stop-daemon master 2>/dev/null; ipvsadm --stop-daemon backup 2>/dev/null
