@@ -24,7 +24,6 @@
 //! remove only what they added).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,8 +93,6 @@ pub struct EngineOptions {
 pub enum Control {
     /// SIGHUP: the new configuration (already read and validated).
     Reload(Box<Config>),
-    /// SIGUSR1: write the state dump to this file.
-    Dump(std::path::PathBuf),
     /// SIGTERM/SIGINT.
     Shutdown,
     /// USR1/USR2/STATS_CLEAR/JSON: a copy of every instance, then (with `clear`) counters
@@ -409,7 +406,6 @@ impl Engine {
                 c = control.recv() => match c {
                     None | Some(Control::Shutdown) => break,
                     Some(Control::Reload(cfg)) => self.reload(*cfg),
-                    Some(Control::Dump(path)) => self.write_dump(&path),
                     Some(Control::Snapshot { clear, reply }) => {
                         let _ = reply.send(self.snapshot(clear));
                     }
@@ -1700,86 +1696,6 @@ impl Engine {
 
     // ----- dump -----
 
-    /// The `USR1` state dump (keepalived's `/tmp/keepalived.data`, VRRP part).
-    pub fn dump(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "------< VRRP Topology >------");
-        for (i, io) in self.insts.iter().enumerate() {
-            let inst = self.instance_of(i);
-            let p = inst.params();
-            let _ = writeln!(out, " VRRP Instance = {}", io.name);
-            let _ = writeln!(out, "   State = {}", inst.state());
-            if let Some((m, prio)) = inst.master() {
-                let _ = writeln!(out, "   Master router = {m}");
-                let _ = writeln!(out, "   Master priority = {}", prio.0);
-            }
-            let _ = writeln!(out, "   Wantstate = {}", inst.want());
-            if let Some(t) = io.last_transition
-                && let Ok(d) = t.duration_since(std::time::UNIX_EPOCH)
-            {
-                let _ = writeln!(
-                    out,
-                    "   Last transition = {}.{:06}",
-                    d.as_secs(),
-                    d.subsec_micros()
-                );
-            }
-            let _ = writeln!(out, "   Interface = {}", io.ifname);
-            match io.src {
-                Some(s) => {
-                    let _ = writeln!(out, "   Using src_ip = {s}");
-                }
-                None => {
-                    let _ = writeln!(out, "   Using src_ip = (none)");
-                }
-            }
-            let _ = writeln!(out, "   Virtual Router ID = {}", io.vrid.0);
-            let _ = writeln!(out, "   Priority = {}", p.base_priority.0);
-            let _ = writeln!(
-                out,
-                "   Effective priority = {}",
-                inst.effective_priority().0
-            );
-            let _ = writeln!(out, "   Advert interval = {}", io.advert_int);
-            let _ = writeln!(out, "   VRRP Version = {}", io.version.number());
-            let _ = writeln!(
-                out,
-                "   Master down interval = {}",
-                inst.master_down_interval()
-            );
-            let _ = writeln!(
-                out,
-                "   Preempt = {}",
-                if p.nopreempt { "disabled" } else { "enabled" }
-            );
-            let _ = writeln!(out, "   Virtual IP = {}", io.vips.len());
-            for (dev, a) in &io.vips {
-                let _ = writeln!(out, "     {}/{} dev {dev}", a.addr, a.prefix);
-            }
-            let s = &io.stats;
-            let _ = writeln!(out, "   Statistics:");
-            let _ = writeln!(out, "     Advertisements received = {}", s.adverts_rx);
-            let _ = writeln!(out, "     Advertisements sent = {}", s.adverts_tx);
-            let _ = writeln!(out, "     Priority zero received = {}", s.pri_zero_rx);
-            let _ = writeln!(out, "     Priority zero sent = {}", s.pri_zero_tx);
-            let _ = writeln!(out, "     Became master = {}", s.became_master);
-            let _ = writeln!(out, "     Released master = {}", s.released_master);
-            let total: u64 = s.discards.values().sum();
-            let _ = writeln!(out, "     Packets discarded = {total}");
-            for (k, v) in &s.discards {
-                let _ = writeln!(out, "     Discarded {k} = {v}");
-            }
-        }
-        let _ = writeln!(out, "------< Interfaces >------");
-        for (name, st) in &self.if_stats {
-            let _ = writeln!(out, " Name = {name}");
-            for (k, v) in &st.discards {
-                let _ = writeln!(out, "   Discarded {k} = {v}");
-            }
-        }
-        out
-    }
-
     /// Every instance's state and counters, for the dumps; `clear` zeroes the counters
     /// afterwards (STATS_CLEAR).
     fn snapshot(&mut self, clear: bool) -> Vec<InstanceSnapshot> {
@@ -1825,12 +1741,6 @@ impl Engine {
             }
         }
         out
-    }
-
-    fn write_dump(&self, path: &std::path::Path) {
-        if let Err(e) = std::fs::write(path, self.dump()) {
-            warn!("Unable to write {}: {e}", path.display());
-        }
     }
 }
 
