@@ -439,33 +439,12 @@ impl Lowerer {
             Kind::Uint(a, b) => (a, b),
             _ => (0, u64::from(u32::MAX)),
         };
-        match parse_uint(s) {
-            None => {
-                let what = if s.starts_with('-') {
-                    "negative number"
-                } else {
-                    "invalid number"
-                };
-                d.error(
-                    E::InvalidNumber,
-                    n.line.loc_of(1),
-                    format!("{what} '{s}' for {}", n.kw.name),
-                );
-                None
-            }
-            Some(v) if v < min || v > max => {
-                d.error(
-                    E::InvalidNumber,
-                    n.line.loc_of(1),
-                    format!(
-                        "number '{s}' outside range [{min}, {max}] for {}",
-                        n.kw.name
-                    ),
-                );
-                None
-            }
-            Some(v) => Some(v),
-        }
+        let what = if s.starts_with('-') {
+            "negative number"
+        } else {
+            "invalid number"
+        };
+        self.ranged(n, d, s, what, parse_uint(s), min, max, u64::to_string)
     }
 
     fn int(&self, n: &Node, d: &mut Diagnostics) -> Option<i64> {
@@ -474,28 +453,16 @@ impl Lowerer {
             Kind::Int(a, b) => (a, b),
             _ => (i64::from(i32::MIN), i64::from(i32::MAX)),
         };
-        match s.parse::<i64>() {
-            Err(_) => {
-                d.error(
-                    E::InvalidNumber,
-                    n.line.loc_of(1),
-                    format!("invalid number '{s}' for {}", n.kw.name),
-                );
-                None
-            }
-            Ok(v) if v < min || v > max => {
-                d.error(
-                    E::InvalidNumber,
-                    n.line.loc_of(1),
-                    format!(
-                        "number '{s}' outside range [{min}, {max}] for {}",
-                        n.kw.name
-                    ),
-                );
-                None
-            }
-            Ok(v) => Some(v),
-        }
+        self.ranged(
+            n,
+            d,
+            s,
+            "invalid number",
+            s.parse().ok(),
+            min,
+            max,
+            i64::to_string,
+        )
     }
 
     fn timer(&self, n: &Node, d: &mut Diagnostics) -> Option<Micros> {
@@ -504,29 +471,45 @@ impl Lowerer {
             Kind::Timer(a, b) => (a, b),
             _ => (0, u64::MAX),
         };
-        match parse_timer(s) {
+        let show = |v: &u64| fmt_us(*v);
+        self.ranged(n, d, s, "invalid number", parse_timer(s), min, max, show)
+            .map(Micros)
+    }
+
+    /// The number `parsed` from the argument `s`, reported as keepalived does when it did not
+    /// parse (`what 's'`) or lies outside `[min, max]` (shown with `show`).
+    #[allow(clippy::too_many_arguments)]
+    fn ranged<T: PartialOrd + Copy>(
+        &self,
+        n: &Node,
+        d: &mut Diagnostics,
+        s: &str,
+        what: &str,
+        parsed: Option<T>,
+        min: T,
+        max: T,
+        show: impl Fn(&T) -> String,
+    ) -> Option<T> {
+        let name = n.kw.name;
+        match parsed {
             None => {
                 d.error(
                     E::InvalidNumber,
                     n.line.loc_of(1),
-                    format!("invalid number '{s}' for {}", n.kw.name),
+                    format!("{what} '{s}' for {name}"),
                 );
                 None
             }
             Some(v) if v < min || v > max => {
+                let range = format!("[{}, {}]", show(&min), show(&max));
                 d.error(
                     E::InvalidNumber,
                     n.line.loc_of(1),
-                    format!(
-                        "number '{s}' outside range [{}, {}] for {}",
-                        fmt_us(min),
-                        fmt_us(max),
-                        n.kw.name
-                    ),
+                    format!("number '{s}' outside range {range} for {name}"),
                 );
                 None
             }
-            Some(v) => Some(Micros(v)),
+            Some(v) => Some(v),
         }
     }
 
