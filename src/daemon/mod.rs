@@ -279,19 +279,22 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
         let (stop_tx, stop_rx) = watch::channel(false);
         scripts::startup(&cfg).await;
         let ipvs_settings = crate::ipvs::Settings::from_config(&cfg, dont_release_ipvs);
+        // VRRP state changes, for the IPVS sync daemon (`lvs_sync_daemon IF INSTANCE`).
+        let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
         let checkers = run_checkers.then(|| {
             let (table_tx, table_rx) = watch::channel(DesiredTable::default());
             let mut stop = stop_rx.clone();
             let run = crate::check::run_desired(cfg_rx, table_tx, async move {
                 let _ = stop.wait_for(|s| *s).await;
             });
-            let apply = program_ipvs(ipvs_settings, table_rx);
+            let apply = program_ipvs(ipvs_settings, table_rx, transitions_rx);
             async move {
                 tokio::join!(run, apply);
             }
         });
         let engine = if run_vrrp {
-            let engine = Engine::new(cfg, real_host(), engine_opts);
+            let engine =
+                Engine::new(cfg, real_host(), engine_opts).report_transitions(transitions_tx);
             Some(tokio::spawn(engine.run(ctl_rx)))
         } else {
             info!("No VRRP instances configured; VRRP not started");
@@ -337,11 +340,17 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
 }
 
 /// Programs the kernel's IPVS table with every table the checkers publish (adopting what is
-/// already right at the first one, then applying only what changed), and removes what it
-/// programmed when the checkers stop (unless `-I`). IPVS calls block: they run on the blocking
-/// pool, one at a time.
-async fn program_ipvs(settings: crate::ipvs::Settings, mut tables: watch::Receiver<DesiredTable>) {
+/// already right at the first one, then applying only what changed), switches the sync
+/// daemon's role when the VRRP instance `lvs_sync_daemon` names changes state, and removes
+/// what it programmed when the checkers stop (unless `-I`). IPVS calls block: they run on the
+/// blocking pool, one at a time.
+async fn program_ipvs(
+    settings: crate::ipvs::Settings,
+    mut tables: watch::Receiver<DesiredTable>,
+    mut transitions: mpsc::UnboundedReceiver<crate::vrrp::engine::InstanceTransition>,
+) {
     use crate::ipvs::{Ipvs, Verify};
+    use crate::vrrp::fsm::State;
     let started = tokio::task::spawn_blocking(move || Ipvs::start(settings)).await;
     let mut ipvs = match started {
         Ok(Ok(i)) => Some(i),
@@ -355,34 +364,86 @@ async fn program_ipvs(settings: crate::ipvs::Settings, mut tables: watch::Receiv
         }
     };
     let mut verify = Verify::Full;
-    while tables.changed().await.is_ok() {
-        let table = tables.borrow_and_update().clone();
-        let Some(mut i) = ipvs.take() else { continue };
-        let v = verify;
-        let done = tokio::task::spawn_blocking(move || {
-            let r = i.apply(&table, v);
-            (i, r)
-        })
-        .await;
-        match done {
-            Ok((i, Ok(report))) => {
-                for e in &report.failed {
-                    warn!("IPVS: {e}");
+    let mut transitions_open = true;
+    loop {
+        // One unit of work: a table to apply, or a sync daemon role to switch.
+        enum Work {
+            Table(DesiredTable),
+            Sync(String, bool),
+        }
+        let work = tokio::select! {
+            changed = tables.changed() => match changed {
+                Ok(()) => Work::Table(tables.borrow_and_update().clone()),
+                Err(_) => break,
+            },
+            t = transitions.recv(), if transitions_open => match t {
+                // keepalived: becoming MASTER starts the master sync daemon
+                // (`ipvs_syncd_master`); leaving it, or starting as BACKUP, the backup one.
+                Some(t) => match t.to {
+                    State::Master => Work::Sync(t.instance, true),
+                    State::Backup | State::Fault
+                        if t.from == State::Master || t.from == State::Init =>
+                    {
+                        Work::Sync(t.instance, false)
+                    }
+                    _ => continue,
+                },
+                None => {
+                    transitions_open = false;
+                    continue;
                 }
-                info!(
-                    "IPVS: {} command(s), {} service(s) unchanged, {:?}",
-                    report.commands, report.unchanged, report.elapsed
-                );
-                verify = Verify::Changed;
-                ipvs = Some(i);
+            },
+        };
+        let Some(mut i) = ipvs.take() else { continue };
+        match work {
+            Work::Sync(instance, master) => {
+                let done = tokio::task::spawn_blocking(move || {
+                    let r = i.vrrp_transition(&instance, master);
+                    (i, r)
+                })
+                .await;
+                match done {
+                    Ok((i, r)) => {
+                        if let Err(e) = r {
+                            warn!("IPVS: sync daemon: {e}");
+                        }
+                        ipvs = Some(i);
+                    }
+                    Err(e) => {
+                        warn!("IPVS: sync daemon task failed ({e}); IPVS is no longer programmed")
+                    }
+                }
             }
-            Ok((i, Err(e))) => {
-                // Read the whole table again next time: the kernel may hold anything now.
-                warn!("IPVS: {e}");
-                verify = Verify::Full;
-                ipvs = Some(i);
+            Work::Table(table) => {
+                let v = verify;
+                let done = tokio::task::spawn_blocking(move || {
+                    let r = i.apply(&table, v);
+                    (i, r)
+                })
+                .await;
+                match done {
+                    Ok((i, Ok(report))) => {
+                        for e in &report.failed {
+                            warn!("IPVS: {e}");
+                        }
+                        info!(
+                            "IPVS: {} command(s), {} service(s) unchanged, {:?}",
+                            report.commands, report.unchanged, report.elapsed
+                        );
+                        verify = Verify::Changed;
+                        ipvs = Some(i);
+                    }
+                    Ok((i, Err(e))) => {
+                        // Read the whole table again next time: the kernel may hold anything now.
+                        warn!("IPVS: {e}");
+                        verify = Verify::Full;
+                        ipvs = Some(i);
+                    }
+                    Err(e) => {
+                        warn!("IPVS: apply task failed ({e}); IPVS is no longer programmed")
+                    }
+                }
             }
-            Err(e) => warn!("IPVS: apply task failed ({e}); IPVS is no longer programmed"),
         }
     }
     if let Some(i) = ipvs {

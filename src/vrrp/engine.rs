@@ -88,6 +88,15 @@ pub struct EngineOptions {
     pub dont_release_vrrp: bool,
 }
 
+/// An instance's state change, as the engine reports it to other subsystems (the IPVS
+/// sync daemon follows the instance `lvs_sync_daemon` names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceTransition {
+    pub instance: String,
+    pub from: State,
+    pub to: State,
+}
+
 /// Requests from the daemon.
 #[derive(Debug)]
 pub enum Control {
@@ -322,6 +331,8 @@ pub struct Engine {
     rx_recv: mpsc::Receiver<RxDatagram>,
     track_send: mpsc::Sender<Track>,
     track_recv: mpsc::Receiver<Track>,
+    /// Where state changes are reported ([`Engine::report_transitions`]).
+    transitions: Option<mpsc::UnboundedSender<InstanceTransition>>,
 }
 
 /// How early the engine asks tokio to wake it before a deadline. tokio's timer wheel has
@@ -378,7 +389,14 @@ impl Engine {
             rx_recv,
             track_send,
             track_recv,
+            transitions: None,
         }
+    }
+
+    /// Report every instance state change on `tx` (a receiver that went away is ignored).
+    pub fn report_transitions(mut self, tx: mpsc::UnboundedSender<InstanceTransition>) -> Self {
+        self.transitions = Some(tx);
+        self
     }
 
     fn now(&self) -> Now {
@@ -1480,6 +1498,15 @@ impl Engine {
             _ => {}
         }
         let _ = rx;
+        if let Some(tx) = &self.transitions
+            && from != to
+        {
+            let _ = tx.send(InstanceTransition {
+                instance: name.clone(),
+                from,
+                to,
+            });
+        }
         if to == State::Master {
             inst.stats.became_master += 1;
         }
