@@ -101,6 +101,56 @@ fn flags_granularity_engine_and_ports() {
     assert_eq!(s.destinations.len(), 2);
 }
 
+/// keepalived's `lvs_method` and scheduler-flag quirks (check_parser.c
+/// `svr_forwarding_handler`, `lbflags_handler`; seen in the VM with keepalived 2.2.7,
+/// `tests/vm/configs/ipvs-features-3.conf`):
+/// - an invalid tunnel option still switches the server to TUN, with the tunnel type, port
+///   and checksum it had before the line (a real server starts with its virtual server's);
+/// - `sh-port` is refused when read before `lvs_sched sh`, and `mh-*` under `sh` is dropped.
+#[test]
+fn invalid_tunnel_options_and_flag_order_follow_keepalived() {
+    let t = table_of(
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n sh-port\n lvs_sched sh\n sh-fallback\n mh-port\n\
+         lvs_method TUN type gue port 6080 csum\n\
+         real_server 192.168.0.1 80 {\n lvs_method TUN type gre remcsum\n }\n\
+         real_server 192.168.0.2 80 {\n lvs_method TUN type gue\n }\n\
+         real_server 192.168.0.3 80 {\n lvs_method TUN type ipip csum\n }\n\
+         real_server 192.168.0.4 80 {\n lvs_method TUN type gre csum\n }\n}\n\
+         virtual_server 10.0.0.2 80 {\n protocol TCP\n lvs_method NAT\n\
+         real_server 192.168.0.5 80 {\n lvs_method TUN port 6080\n }\n\
+         real_server 192.168.0.6 80 {\n lvs_method TUN type bogus\n }\n\
+         real_server 192.168.0.7 80 {\n lvs_method BOGUS\n }\n}\n",
+    );
+    let s = &t.services[&addr(Protocol::Tcp, "10.0.0.1", 80)];
+    assert_eq!(s.flags, Flags(Flags::SH_FALLBACK), "sh-port came too early");
+    let gue = Fwd::Tunnel {
+        tun_type: TunType::Gue,
+        port: 6080,
+        csum: TunCsum::Csum,
+    };
+    for rs in ["192.168.0.1", "192.168.0.2", "192.168.0.3"] {
+        assert_eq!(s.destinations[&dk(rs, 80)].fwd, gue, "{rs} keeps the VS's tunnel");
+    }
+    assert_eq!(
+        s.destinations[&dk("192.168.0.4", 80)].fwd,
+        Fwd::Tunnel {
+            tun_type: TunType::Gre,
+            port: 0,
+            csum: TunCsum::Csum
+        }
+    );
+    let s = &t.services[&addr(Protocol::Tcp, "10.0.0.2", 80)];
+    let ipip = Fwd::Tunnel {
+        tun_type: TunType::Ipip,
+        port: 0,
+        csum: TunCsum::NoCsum,
+    };
+    for rs in ["192.168.0.5", "192.168.0.6"] {
+        assert_eq!(s.destinations[&dk(rs, 80)].fwd, ipip, "{rs}: TUN, default tunnel");
+    }
+    assert_eq!(s.destinations[&dk("192.168.0.7", 80)].fwd, Fwd::Masq);
+}
+
 #[test]
 fn every_sample_with_virtual_servers_builds_a_table() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");

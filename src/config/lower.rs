@@ -1992,72 +1992,130 @@ impl Lowerer {
         self.config.vs_groups.push(g);
     }
 
-    fn forwarding(&self, n: &Node, d: &mut Diagnostics) -> Option<Forwarding> {
+    /// `lvs_method` / `lb_kind` / `sorry_server_lvs_method` (check_parser.c
+    /// `svr_forwarding_handler`). `prev` is the server's method before this line (a real
+    /// server starts with its virtual server's, as keepalived's `alloc_rs` copies it) and
+    /// `server` is "virtual", "real" or "sorry" for the messages. As keepalived does, `TUN`
+    /// with an invalid tunnel option still switches the method to TUN but keeps the previous
+    /// tunnel type, port and checksum (keepalived sets the method before it checks the options
+    /// and returns at the first error).
+    fn forwarding(
+        &self,
+        n: &Node,
+        d: &mut Diagnostics,
+        prev: &Forwarding,
+        server: &str,
+    ) -> Option<Forwarding> {
         let s = self.arg1(n, d)?;
         match s {
-            "NAT" => Some(Forwarding::Nat),
-            "DR" => Some(Forwarding::Dr),
-            "TUN" => {
-                let args = n.args();
-                let mut kind = None;
-                let mut port = None;
-                let mut csum = None;
-                let mut i = 1;
-                while i < args.len() {
-                    match args[i].as_str() {
-                        "type" => {
-                            kind = match args.get(i + 1).map(String::as_str) {
-                                Some("ipip") => Some(TunType::Ipip),
-                                Some("gue") => Some(TunType::Gue),
-                                Some("gre") => Some(TunType::Gre),
-                                other => {
-                                    d.error(
-                                        E::General,
-                                        n.line.loc_of(i + 2),
-                                        format!("Unknown TUN type '{}'", other.unwrap_or("")),
-                                    );
-                                    None
-                                }
-                            };
-                            i += 2;
-                        }
-                        "port" => {
-                            port = args.get(i + 1).and_then(|p| p.parse().ok());
-                            i += 2;
-                        }
-                        "nocsum" => {
-                            csum = Some(TunCsum::NoCsum);
-                            i += 1;
-                        }
-                        "csum" => {
-                            csum = Some(TunCsum::Csum);
-                            i += 1;
-                        }
-                        "remcsum" => {
-                            csum = Some(TunCsum::RemCsum);
-                            i += 1;
-                        }
-                        o => {
-                            d.error(
-                                E::General,
-                                n.line.loc_of(i + 1),
-                                format!("Unknown TUN option '{o}'"),
-                            );
-                            i += 1;
-                        }
-                    }
-                }
-                Some(Forwarding::Tun { kind, port, csum })
-            }
+            "NAT" => return Some(Forwarding::Nat),
+            "DR" => return Some(Forwarding::Dr),
+            "TUN" => {}
             other => {
                 d.error(
                     E::General,
                     n.line.loc_of(1),
-                    format!("PARSER : unknown [{other}] routing method."),
+                    format!("PARSER : unknown [{other}] routing method for {server} server."),
                 );
-                None
+                return None;
             }
         }
+        let kept = match prev {
+            Forwarding::Tun { .. } => prev.clone(),
+            _ => Forwarding::Tun {
+                kind: None,
+                port: None,
+                csum: None,
+            },
+        };
+        let args = n.args();
+        let mut kind = TunType::Ipip;
+        let mut port: u32 = 0;
+        let mut csum = TunCsum::NoCsum;
+        let fail = |d: &mut Diagnostics, at: usize, msg: String| {
+            d.error(E::General, n.line.loc_of(at), msg);
+        };
+        let mut i = 1;
+        while i < args.len() {
+            match args[i].as_str() {
+                "type" => {
+                    let Some(t) = args.get(i + 1) else {
+                        fail(
+                            d,
+                            i + 1,
+                            format!("Missing tunnel type for {server} server."),
+                        );
+                        return Some(kept);
+                    };
+                    kind = match t.as_str() {
+                        "ipip" => TunType::Ipip,
+                        "gue" => TunType::Gue,
+                        "gre" => TunType::Gre,
+                        other => {
+                            fail(
+                                d,
+                                i + 2,
+                                format!("Unknown tunnel type {other} for {server} server."),
+                            );
+                            return Some(kept);
+                        }
+                    };
+                    i += 1;
+                }
+                "port" => {
+                    let Some(p) = args.get(i + 1) else {
+                        fail(
+                            d,
+                            i + 1,
+                            format!("Missing port for {server} server gue tunnel."),
+                        );
+                        return Some(kept);
+                    };
+                    match p.parse::<u32>() {
+                        Ok(v) if (1..=65535).contains(&v) => port = v,
+                        _ => {
+                            fail(
+                                d,
+                                i + 2,
+                                format!("Invalid gue tunnel port {p} for {server} server."),
+                            );
+                            return Some(kept);
+                        }
+                    }
+                    i += 1;
+                }
+                "nocsum" => csum = TunCsum::NoCsum,
+                "csum" => csum = TunCsum::Csum,
+                "remcsum" => csum = TunCsum::RemCsum,
+                o => {
+                    fail(
+                        d,
+                        i + 1,
+                        format!("Invalid tunnel option {o} for {server} server."),
+                    );
+                    return Some(kept);
+                }
+            }
+            i += 1;
+        }
+        let invalid = if (kind == TunType::Gue) != (port != 0) {
+            Some("gue tunnels require port, otherwise cannot have port.")
+        } else if kind == TunType::Ipip && csum != TunCsum::NoCsum {
+            Some("ipip tunnels do not support checksum option.")
+        } else if kind == TunType::Gre && csum == TunCsum::RemCsum {
+            Some("gre tunnels do not support remote checksum option.")
+        } else {
+            None
+        };
+        if let Some(msg) = invalid {
+            fail(d, 1, msg.to_string());
+            return Some(kept);
+        }
+        Some(Forwarding::Tun {
+            kind: Some(kind),
+            port: u16::try_from(port).ok().filter(|p| *p != 0),
+            csum: Some(csum),
+        })
     }
 
     fn timing(&self, c: &Node, d: &mut Diagnostics, t: &mut TimingOverrides) -> bool {
@@ -2196,7 +2254,7 @@ impl Lowerer {
                     }
                 }
                 "lvs_method" => {
-                    if let Some(f) = self.forwarding(c, d) {
+                    if let Some(f) = self.forwarding(c, d, &vs.forwarding.clone(), "virtual") {
                         vs.forwarding = f;
                         vs.forwarding_given = true;
                     }
@@ -2244,8 +2302,24 @@ impl Lowerer {
                     }
                 }
                 "persistence_engine" => vs.persistence_engine = self.string(c, d),
-                "hashed" | "ops" | "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback"
-                | "mh-port" | "mh-fallback" => vs.sched_flags.push(c.kw.name.to_string()),
+                "hashed" | "ops" | "flag-1" | "flag-2" | "flag-3" => {
+                    vs.sched_flags.push(c.kw.name.to_string())
+                }
+                // check_parser.c `lbflags_handler`: the scheduler is checked when the flag is
+                // read, so `sh-port` before `lvs_sched sh` is refused; an mh flag under sh (or
+                // an sh flag under mh) is dropped without a word.
+                "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" => {
+                    let name = c.kw.name;
+                    match (vs.scheduler.as_str(), &name[..2]) {
+                        ("sh", "sh") | ("mh", "mh") => vs.sched_flags.push(name.to_string()),
+                        ("sh" | "mh", _) => {}
+                        _ => d.error(
+                            E::General,
+                            c.loc(),
+                            format!("{name} only applies to sh scheduler - ignoring"),
+                        ),
+                    }
+                }
                 "quorum" => vs.quorum = self.uint(c, d).map_or(vs.quorum, |v| v as u32),
                 "hysteresis" => vs.hysteresis = self.uint(c, d).map_or(vs.hysteresis, |v| v as u32),
                 "quorum_up" => vs.quorum_up = self.command(c, d).map(Box::new),
@@ -2269,7 +2343,15 @@ impl Lowerer {
                     }
                 }
                 "sorry_server_inhibit" => vs.sorry_server_inhibit = self.flag(c, d),
-                "sorry_server_lvs_method" => vs.sorry_server_forwarding = self.forwarding(c, d),
+                "sorry_server_lvs_method" => {
+                    let prev = vs
+                        .sorry_server_forwarding
+                        .clone()
+                        .unwrap_or_else(|| vs.forwarding.clone());
+                    if let Some(f) = self.forwarding(c, d, &prev, "sorry") {
+                        vs.sorry_server_forwarding = Some(f);
+                    }
+                }
                 "weight" => vs.default_weight = self.int(c, d).map_or(1, |v| v as i32),
                 "smtp_alert" => vs.smtp_alert = Some(self.flag(c, d)),
                 _ => self.generic(c, d),
@@ -2357,7 +2439,15 @@ impl Lowerer {
                         }
                     }
                 }
-                "lvs_method" => rs.forwarding = self.forwarding(c, d),
+                "lvs_method" => {
+                    let prev = rs
+                        .forwarding
+                        .clone()
+                        .unwrap_or_else(|| vs.forwarding.clone());
+                    if let Some(f) = self.forwarding(c, d, &prev, "real") {
+                        rs.forwarding = Some(f);
+                    }
+                }
                 "uthreshold" => rs.uthreshold = self.uint(c, d).map(|v| v as u32),
                 "lthreshold" => rs.lthreshold = self.uint(c, d).map(|v| v as u32),
                 "inhibit_on_failure" => rs.inhibit_on_failure = Some(self.flag(c, d)),

@@ -601,15 +601,17 @@ fn dest_port(vs: &VirtualServer, key: &ServiceKey, fwd: Fwd, rs_port: u16) -> u1
 fn sched_flags(vs: &VirtualServer) -> Flags {
     let mut f = 0;
     for name in &vs.sched_flags {
-        f |= match (name.as_str(), vs.scheduler.as_str()) {
-            ("ops", _) => Flags::ONEPACKET,
-            ("flag-1", _) => Flags::SCHED1,
-            ("flag-2", _) => Flags::SCHED2,
-            ("flag-3", _) => Flags::SCHED3,
-            ("sh-port", "sh") => Flags::SH_PORT,
-            ("sh-fallback", "sh") => Flags::SH_FALLBACK,
-            ("mh-port", "mh") => Flags::MH_PORT,
-            ("mh-fallback", "mh") => Flags::MH_FALLBACK,
+        // The front end kept only the sh/mh flags keepalived accepts (it checks the
+        // scheduler when it reads the flag, not at the end).
+        f |= match name.as_str() {
+            "ops" => Flags::ONEPACKET,
+            "flag-1" => Flags::SCHED1,
+            "flag-2" => Flags::SCHED2,
+            "flag-3" => Flags::SCHED3,
+            "sh-port" => Flags::SH_PORT,
+            "sh-fallback" => Flags::SH_FALLBACK,
+            "mh-port" => Flags::MH_PORT,
+            "mh-fallback" => Flags::MH_FALLBACK,
             _ => 0,
         };
     }
