@@ -9,7 +9,9 @@
 //!    virtual servers, the table we program equals the one Debian's keepalived 2.2.7 programs
 //!    for the same (checker-free) configuration in the same VM, in `ipvsadm -Ln`,
 //!    `--persistent-conn`, `--timeout` and `--daemon`; both leave the same table behind on
-//!    exit; and our table equals the hand-checked expectation in `tests/vm/expected/`.
+//!    exit (for `ipvs-foreign-*` with a service added by hand beforehand: kept, or flushed
+//!    by `lvs_flush_on_stop`); and our table equals the hand-checked expectation in
+//!    `tests/vm/expected/`.
 //! 2. [`vm_reload_changes_only_what_changed`]: 1,000 services; one weight changed and one
 //!    service added → exactly 4 netlink commands, and the result equals a cold apply.
 //! 3. [`vm_nat_data_path`]: two busybox httpd real servers in namespaces behind our NAT
@@ -282,6 +284,13 @@ fn vm_sample_tables_match_keepalived() {
     g.with_test_binary();
     g.file("guest/dump.sh", DUMP_SH.as_bytes(), 0o755);
     for (name, path) in &cfgs {
+        // A service that is not ours, for the lvs_flush_on_stop configurations: both daemons
+        // must leave it alone while running and treat it alike at exit.
+        let seed = if name.starts_with("ipvs-foreign-") {
+            "ipvsadm -A -t 198.51.100.250:9 -s rr; ipvsadm -a -t 198.51.100.250:9 -r 203.0.113.250:9 -m -w 7"
+        } else {
+            ""
+        };
         g.file(
             &format!("cfg/{name}"),
             vm::flatten_config(path, "lb1").as_bytes(),
@@ -291,6 +300,7 @@ fn vm_sample_tables_match_keepalived() {
             script,
             r#"
 reset
+{seed}
 keepalived -C -n -l -f /cfg/{name} -p /run/ka.pid -c /run/ka-c.pid >/tmp/ka.log 2>&1 &
 k=$!
 settle
@@ -300,6 +310,7 @@ kill -TERM $k; wait $k
 sh /guest/dump.sh keepalived-after {name}
 echo "@@BEGIN kalog {name}@@"; grep -iv 'info\|^$' /tmp/ka.log | head -20; echo "@@END kalog {name}@@"
 reset
+{seed}
 tool "start /cfg/{name}; apply /cfg/{name} full; run sh /guest/dump.sh ours {name}; dump ours-raw {name}; apply /cfg/{name} full; shutdown"
 sh /guest/dump.sh ours-after {name}
 "#
@@ -354,6 +365,21 @@ sh /guest/dump.sh ours-after {name}
             failures.push(format!(
                 "{name}: tables after exit differ\n--- keepalived\n{ka_after}--- ours\n{ours_after}"
             ));
+        }
+        // lvs_flush_on_stop: a full flush takes the foreign service too; `VS` and the
+        // default remove only ours.
+        if name.starts_with("ipvs-foreign-") {
+            let services: Vec<&str> = ours_after.lines().filter(|l| is_service_line(l)).collect();
+            let want: &[&str] = if name.contains("-full") {
+                &[]
+            } else {
+                &["TCP  198.51.100.250:9 rr"]
+            };
+            if services.iter().map(|l| l.trim_end()).collect::<Vec<_>>() != want {
+                failures.push(format!(
+                    "{name}: after exit expected services {want:?}, found {services:?}"
+                ));
+            }
         }
         // The second apply of the same table must find nothing to do.
         let second = applies
