@@ -369,7 +369,12 @@ sh /guest/dump.sh ours-after {name}
         // lvs_flush_on_stop: a full flush takes the foreign service too; `VS` and the
         // default remove only ours.
         if name.starts_with("ipvs-foreign-") {
-            let services: Vec<&str> = ours_after.lines().filter(|l| is_service_line(l)).collect();
+            // The `ipvsadm -Ln` part (before `== --persistent-conn`).
+            let services: Vec<&str> = ours_after
+                .lines()
+                .take_while(|l| !l.starts_with("== "))
+                .filter(|l| is_service_line(l))
+                .collect();
             let want: &[&str] = if name.contains("-full") {
                 &[]
             } else {
