@@ -2029,9 +2029,11 @@ impl Lowerer {
             },
         };
         let args = n.args();
-        let mut kind = TunType::Ipip;
+        // What the line gives (the dump shows only that); validated with keepalived's
+        // defaults (ipip, no port, nocsum) for the rest.
+        let mut kind = None;
         let mut port: u32 = 0;
-        let mut csum = TunCsum::NoCsum;
+        let mut csum = None;
         let fail = |d: &mut Diagnostics, at: usize, msg: String| {
             d.error(E::General, n.line.loc_of(at), msg);
         };
@@ -2047,7 +2049,7 @@ impl Lowerer {
                         );
                         return Some(kept);
                     };
-                    kind = match t.as_str() {
+                    kind = Some(match t.as_str() {
                         "ipip" => TunType::Ipip,
                         "gue" => TunType::Gue,
                         "gre" => TunType::Gre,
@@ -2059,7 +2061,7 @@ impl Lowerer {
                             );
                             return Some(kept);
                         }
-                    };
+                    });
                     i += 1;
                 }
                 "port" => {
@@ -2084,9 +2086,9 @@ impl Lowerer {
                     }
                     i += 1;
                 }
-                "nocsum" => csum = TunCsum::NoCsum,
-                "csum" => csum = TunCsum::Csum,
-                "remcsum" => csum = TunCsum::RemCsum,
+                "nocsum" => csum = Some(TunCsum::NoCsum),
+                "csum" => csum = Some(TunCsum::Csum),
+                "remcsum" => csum = Some(TunCsum::RemCsum),
                 o => {
                     fail(
                         d,
@@ -2098,11 +2100,15 @@ impl Lowerer {
             }
             i += 1;
         }
-        let invalid = if (kind == TunType::Gue) != (port != 0) {
+        let (k, c) = (
+            kind.unwrap_or(TunType::Ipip),
+            csum.unwrap_or(TunCsum::NoCsum),
+        );
+        let invalid = if (k == TunType::Gue) != (port != 0) {
             Some("gue tunnels require port, otherwise cannot have port.")
-        } else if kind == TunType::Ipip && csum != TunCsum::NoCsum {
+        } else if k == TunType::Ipip && c != TunCsum::NoCsum {
             Some("ipip tunnels do not support checksum option.")
-        } else if kind == TunType::Gre && csum == TunCsum::RemCsum {
+        } else if k == TunType::Gre && c == TunCsum::RemCsum {
             Some("gre tunnels do not support remote checksum option.")
         } else {
             None
@@ -2112,9 +2118,9 @@ impl Lowerer {
             return Some(kept);
         }
         Some(Forwarding::Tun {
-            kind: Some(kind),
+            kind,
             port: u16::try_from(port).ok().filter(|p| *p != 0),
-            csum: Some(csum),
+            csum,
         })
     }
 
