@@ -8,6 +8,7 @@
 //!               (`config::lower`), cross-object checks (`config::validate`) and `-d` (`config::dump`).
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -16,7 +16,8 @@ use keepalived_rs::check::proto::dns::QType;
 use keepalived_rs::check::proto::http::{HttpFailure, HttpProtocol, UrlCheck, parse_digest};
 use keepalived_rs::check::proto::pool::WeightChange;
 use keepalived_rs::check::proto::udp::{ReplyCheck, parse_hex};
-use keepalived_rs::config::model::{Command, Micros};
+use keepalived_rs::config::model::{Command, Config, Micros};
+use keepalived_rs::vrrp::notify::ScriptEnv;
 
 const CT: Duration = Duration::from_millis(400);
 
@@ -328,16 +329,21 @@ async fn smtp_check_dialogue() {
 }
 
 fn misc(script: &str, timeout: Duration, dynamic: bool) -> ProbeKind {
+    let command = Command {
+        args: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        user: None,
+        group: None,
+        loc: Default::default(),
+    };
+    // Prepared as the engine does at start-up (script security off: runs as us).
+    let env = ScriptEnv::new(&Config::default());
+    let script = env.prepare(&command, "MISC_CHECK").expect("/bin/sh runs");
     ProbeKind::Misc {
-        command: Command {
-            args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-            user: None,
-            group: None,
-            loc: Default::default(),
-        },
+        command,
         timeout: Micros(timeout.as_micros() as u64),
         dynamic,
         user: None,
+        prepared: Some(Arc::new(io::misc::Prepared { env, script })),
     }
 }
 

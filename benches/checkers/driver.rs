@@ -39,7 +39,29 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
+/// Connections accepted and HTTP requests answered by `serve` (for benches/checkers-vm.sh,
+/// which compares daemons by what reaches the listeners).
+static ACCEPTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static ANSWERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 async fn serve(first_host: u8, hosts: u8, first_port: u16, ports: u16) {
+    // With BENCH_COUNT_FILE, the counters are written there every 200 ms.
+    if let Ok(path) = std::env::var("BENCH_COUNT_FILE") {
+        tokio::spawn(async move {
+            loop {
+                let line = format!(
+                    "{} {}\n",
+                    ACCEPTED.load(Ordering::Relaxed),
+                    ANSWERED.load(Ordering::Relaxed)
+                );
+                let tmp = format!("{path}.tmp");
+                if std::fs::write(&tmp, line).is_ok() {
+                    let _ = std::fs::rename(&tmp, &path);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+    }
     let mut n = 0;
     for h in 0..hosts {
         for p in 0..ports {
@@ -57,6 +79,7 @@ async fn serve(first_host: u8, hosts: u8, first_port: u16, ports: u16) {
                     let Ok((mut s, _)) = l.accept().await else {
                         continue;
                     };
+                    ACCEPTED.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
                         let mut buf = [0u8; 2048];
                         let mut got = Vec::new();
@@ -71,6 +94,7 @@ async fn serve(first_host: u8, hosts: u8, first_port: u16, ports: u16) {
                                 let _ = s
                                     .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
                                     .await;
+                                ANSWERED.fetch_add(1, Ordering::Relaxed);
                                 return;
                             }
                         }

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,8 +30,10 @@ use super::proto::checker::{self, Checker, Outcome};
 use super::proto::pool::{
     self, DestRole, Pool, ServiceTable, WeightChange, fifo_rs_line, fifo_vs_line,
 };
+use crate::alert::{self, Alerter};
 use crate::config::model::{Command, Config};
 use crate::ipvs::desired::{self, DesiredTable};
+use crate::vrrp::notify::{Script, ScriptEnv, spawn_notify};
 
 /// What the checkers want IPVS to hold: for each virtual server of the configuration (same
 /// index as `Config::virtual_servers`), its destinations with their current weights.
@@ -99,6 +100,12 @@ pub struct Options {
 #[derive(Debug)]
 enum Msg {
     Pool(pool::Event),
+    /// A checker's state report, with keepalived's mail body when this report mails
+    /// (check_*.c: the checker flipped; MISC_CHECK also on its first run).
+    Checker {
+        ev: pool::Event,
+        mail: Option<String>,
+    },
 }
 
 fn now(epoch: Instant) -> Now {
@@ -225,7 +232,8 @@ pub async fn run_reloadable<F>(
         "starting health checkers"
     );
     let mut notifier = Notifier::new(&config, &plan, opts.trace.clone());
-    if notifier.apply(&pool.handle(pool::Event::Init)) {
+    let init = pool.handle(pool::Event::Init);
+    if notifier.apply(&init, &pool) {
         tx.send_replace(HealthTable {
             services: pool.table(),
             config: Some(config.clone()),
@@ -249,7 +257,8 @@ pub async fn run_reloadable<F>(
                 migrate(&plan, &pool, &new_plan, &mut new_pool);
                 info!(probes = new_plan.probes.len(), "reloading health checkers");
                 notifier = Notifier::new(&config, &new_plan, opts.trace.clone());
-                notifier.apply(&new_pool.handle(pool::Event::Init));
+                let init = new_pool.handle(pool::Event::Init);
+                notifier.apply(&init, &new_pool);
                 (plan, pool) = (new_plan, new_pool);
                 probes.sync(&plan, epoch, &msg_tx, &tls, &opts);
                 tx.send_replace(HealthTable { services: pool.table(), config: Some(config.clone()) });
@@ -259,8 +268,14 @@ pub async fn run_reloadable<F>(
                 let mut changed = false;
                 let mut next = Some(msg);
                 // Take everything already queued before publishing once.
-                while let Some(Msg::Pool(ev)) = next {
-                    changed |= notifier.apply(&pool.handle(ev));
+                while let Some(msg) = next {
+                    changed |= match msg {
+                        Msg::Pool(ev) => {
+                            let a = pool.handle(ev);
+                            notifier.apply(&a, &pool)
+                        }
+                        Msg::Checker { ev, mail } => notifier.checker(&mut pool, ev, mail),
+                    };
                     next = msg_rx.try_recv().ok();
                 }
                 if changed {
@@ -274,8 +289,11 @@ pub async fn run_reloadable<F>(
     while probes.tasks.join_next().await.is_some() {}
     // The last table stays published: removing the services is the IPVS layer's shutdown
     // (keepalived `clear_services`, or nothing with `--dont-release-ipvs`).
+    notifier.stopping = true;
     let actions = pool.handle(pool::Event::Shutdown);
-    notifier.apply(&actions);
+    notifier.apply(&actions, &pool);
+    // The omega mail gets as long as keepalived gives the STOP scripts.
+    notifier.alerter.flush(Duration::from_secs(1)).await;
     drop(tx);
 }
 
@@ -291,6 +309,7 @@ impl Probes {
     /// Build the plan and its pool, with slots naming stable probe ids.
     fn plan(&mut self, config: &Config) -> (Plan, Pool) {
         let mut plan = Plan::build(config);
+        plan.prepare_scripts(&ScriptEnv::new(config));
         let mut stable = Vec::with_capacity(plan.keys.len());
         for k in &plan.keys {
             let next = self.next_id;
@@ -328,6 +347,7 @@ impl Probes {
             .ids
             .iter()
             .enumerate()
+            .filter(|&(i, _)| !plan.disabled.get(i).copied().unwrap_or(false))
             .map(|(i, &id)| (id, i))
             .collect();
         self.running.retain(|id, h| {
@@ -479,11 +499,23 @@ async fn probe_task(cx: ProbeCtx) {
                         at: t,
                         up,
                     });
-                    cx.send(pool::Event::Checker {
-                        id: cx.id,
-                        up,
-                        changed,
-                        first,
+                    let is_misc = matches!(spec.kind, ProbeKind::Misc { .. });
+                    let mail = (changed || (is_misc && first)).then(|| {
+                        let misc = is_misc.then_some(match (&result.error, up) {
+                            (_, true) => "succeeded",
+                            (Some(io::ProbeError::ScriptTimeout), false) => "timed out",
+                            _ => "failed",
+                        });
+                        crate::alert::checker_body(spec.kind.keyword(), up, misc)
+                    });
+                    let _ = cx.tx.send(Msg::Checker {
+                        ev: pool::Event::Checker {
+                            id: cx.id,
+                            up,
+                            changed,
+                            first,
+                        },
+                        mail,
                     });
                 }
             }
@@ -522,14 +554,28 @@ impl ProbeCtx {
 }
 
 /// Carries out the pool's notifications: notify_up / notify_down / quorum_up / quorum_down
-/// scripts and `lvs_notify_fifo` / `notify_fifo` lines.
+/// scripts, `lvs_notify_fifo` / `notify_fifo` lines and alert mail.
+///
+/// The scripts are resolved once per configuration as keepalived's checker does
+/// (check_data.c `check_check_script_security`): each runs as its own `user [group]`, else
+/// `script_user`, else `keepalived_script` if it exists, else root; with
+/// `enable_script_security` one that would run as root from a path writable by a non-root
+/// user is disabled ("Unsafe permissions found for script '...' - disabling.").
 struct Notifier {
     vs_names: Vec<String>,
     rs_names: Vec<Vec<String>>,
-    rs_scripts: Vec<Vec<(Option<Command>, Option<Command>)>>,
-    vs_scripts: Vec<(Option<Command>, Option<Command>)>,
+    rs_scripts: Vec<Vec<(Option<Script>, Option<Script>)>>,
+    vs_scripts: Vec<(Option<Script>, Option<Script>)>,
+    env: ScriptEnv,
     fifos: Vec<Fifo>,
     trace: Option<mpsc::UnboundedSender<Trace>>,
+    alerter: Alerter,
+    /// Per real server / virtual server: whether it mails (keepalived `smtp_alert` defaults).
+    rs_mail: Vec<Vec<bool>>,
+    vs_mail: Vec<bool>,
+    no_checker_emails: bool,
+    /// The checker is stopping (omega notifications: "=> Shutting down <=").
+    stopping: bool,
 }
 
 struct Fifo {
@@ -541,6 +587,9 @@ struct Fifo {
 
 impl Notifier {
     fn new(config: &Config, plan: &Plan, trace: Option<mpsc::UnboundedSender<Trace>>) -> Notifier {
+        let env = ScriptEnv::new(config);
+        let prep =
+            |c: &Option<Box<Command>>, kind: &str| c.as_deref().and_then(|c| env.prepare(c, kind));
         let rs_scripts = config
             .virtual_servers
             .iter()
@@ -549,8 +598,8 @@ impl Notifier {
                     .iter()
                     .map(|rs| {
                         (
-                            rs.notify_up.as_deref().cloned(),
-                            rs.notify_down.as_deref().cloned(),
+                            prep(&rs.notify_up, "notify_up"),
+                            prep(&rs.notify_down, "notify_down"),
                         )
                     })
                     .collect()
@@ -561,10 +610,25 @@ impl Notifier {
             .iter()
             .map(|vs| {
                 (
-                    vs.quorum_up.as_deref().cloned(),
-                    vs.quorum_down.as_deref().cloned(),
+                    prep(&vs.quorum_up, "quorum_up"),
+                    prep(&vs.quorum_down, "quorum_down"),
                 )
             })
+            .collect();
+        let rs_mail = config
+            .virtual_servers
+            .iter()
+            .map(|vs| {
+                vs.real_servers
+                    .iter()
+                    .map(|rs| Alerter::rs_wants(config, rs))
+                    .collect()
+            })
+            .collect();
+        let vs_mail = config
+            .virtual_servers
+            .iter()
+            .map(|vs| Alerter::vs_wants(config, vs))
             .collect();
         let mut fifos = Vec::new();
         let mut seen = HashMap::new();
@@ -577,11 +641,16 @@ impl Notifier {
             }
             match open_fifo(path) {
                 Ok(file) => {
-                    let script = script.as_ref().and_then(|c| {
-                        let mut c = c.clone();
-                        c.args.push(path.clone());
-                        spawn_script(&c, true)
-                    });
+                    let script = script
+                        .as_ref()
+                        .and_then(|c| env.prepare(c, "notify_fifo"))
+                        .and_then(|s| {
+                            let mut cmd = env.command(&s, std::slice::from_ref(path));
+                            cmd.kill_on_drop(true);
+                            cmd.spawn()
+                                .map_err(|e| warn!(script = %s.display(), error = %e, "cannot run notify FIFO script"))
+                                .ok()
+                        });
                     fifos.push(Fifo {
                         path: path.clone(),
                         file,
@@ -596,13 +665,48 @@ impl Notifier {
             rs_names: plan.rs_names.clone(),
             rs_scripts,
             vs_scripts,
+            env,
             fifos,
             trace,
+            alerter: Alerter::new(config),
+            rs_mail,
+            vs_mail,
+            no_checker_emails: config.global.no_checker_emails,
+            stopping: false,
         }
     }
 
+    /// A checker's report: update the pool, then mail as keepalived's checkers do (for each
+    /// real server it serves with `smtp_alert`, when the real server's state changed or
+    /// `no_checker_emails` is off). True when the table changed.
+    fn checker(&mut self, pool: &mut Pool, ev: pool::Event, mail: Option<String>) -> bool {
+        let pool::Event::Checker { id, .. } = ev else {
+            let a = pool.handle(ev);
+            return self.apply(&a, pool);
+        };
+        let before: Vec<(usize, usize, bool)> = match &mail {
+            Some(_) if self.alerter.enabled() => pool
+                .members_of(id)
+                .map(|(v, r)| (v, r, pool.rs_alive(v, r)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let a = pool.handle(ev);
+        let changed = self.apply(&a, pool);
+        if let Some(body) = mail {
+            for (v, r, was_alive) in before {
+                let alive = pool.rs_alive(v, r);
+                if self.rs_mail[v][r] && (alive != was_alive || !self.no_checker_emails) {
+                    self.alerter
+                        .real_server(&self.rs_names[v][r], &self.vs_names[v], alive, &body);
+                }
+            }
+        }
+        changed
+    }
+
     /// Carry out `actions`; true when the table changed.
-    fn apply(&mut self, actions: &[pool::Action]) -> bool {
+    fn apply(&mut self, actions: &[pool::Action], pool: &Pool) -> bool {
         let mut changed = false;
         for a in actions {
             match *a {
@@ -611,22 +715,34 @@ impl Notifier {
                     let (rs_name, vs_name) = (&self.rs_names[vs][rs], &self.vs_names[vs]);
                     info!(rs = %rs_name, vs = %vs_name, "real server {}", if up { "UP" } else { "DOWN" });
                     let (on_up, on_down) = &self.rs_scripts[vs][rs];
-                    if let Some(c) = if up { on_up } else { on_down } {
-                        spawn_script(c, false);
+                    if let Some(s) = if up { on_up } else { on_down } {
+                        spawn_notify(&self.env, s, &[]);
                     }
                     let line = fifo_rs_line(rs_name, vs_name, up);
+                    // ipwrapper.c `clear_service_rs`: with omega, the shutdown mails too.
+                    if self.stopping && self.rs_mail[vs][rs] {
+                        self.alerter.real_server(
+                            &self.rs_names[vs][rs],
+                            &self.vs_names[vs],
+                            false,
+                            "=> Shutting down <=",
+                        );
+                    }
                     self.write_fifos(&line);
                     if let Some(t) = &self.trace {
                         let _ = t.send(Trace::Rs { vs, rs, up });
                     }
                 }
-                pool::Action::VsNotify { vs, up, .. } => {
+                pool::Action::VsNotify { vs, up, init } => {
                     let (on_up, on_down) = &self.vs_scripts[vs];
-                    if let Some(c) = if up { on_up } else { on_down } {
-                        spawn_script(c, false);
+                    if let Some(s) = if up { on_up } else { on_down } {
+                        spawn_notify(&self.env, s, &[]);
                     }
                     let line = fifo_vs_line(&self.vs_names[vs], up);
                     self.write_fifos(&line);
+                    if self.vs_mail.get(vs).copied().unwrap_or(false) {
+                        self.vs_alert(pool, vs, up, init);
+                    }
                     if let Some(t) = &self.trace {
                         let _ = t.send(Trace::Quorum { vs, up });
                     }
@@ -634,6 +750,25 @@ impl Notifier {
             }
         }
         changed
+    }
+
+    /// ipwrapper.c `do_vs_notifies`' mail. The threshold printed is the one the change was
+    /// decided on: `quorum + hysteresis` when quorum was down, `quorum - hysteresis` when up.
+    fn vs_alert(&self, pool: &Pool, vs: usize, up: bool, init: bool) {
+        if self.stopping {
+            self.alerter
+                .virtual_server(&self.vs_names[vs], up, "=> Shutting down <=");
+            return;
+        }
+        let spec = &pool.specs()[vs];
+        let (q, h, sum) = (spec.quorum, spec.hysteresis, pool.live_weight(vs));
+        let threshold = if up || init {
+            q as i64 + h as i64
+        } else {
+            q as i64 - h as i64
+        };
+        let body = alert::quorum_body(up, init, q, h, threshold, sum);
+        self.alerter.virtual_server(&self.vs_names[vs], up, &body);
     }
 
     fn write_fifos(&mut self, line: &str) {
@@ -663,31 +798,4 @@ fn open_fifo(path: &str) -> std::io::Result<std::fs::File> {
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-}
-
-/// Start a notify script; it is reaped in the background (or killed with the checker if
-/// `owned`).
-fn spawn_script(c: &Command, owned: bool) -> Option<tokio::process::Child> {
-    let (prog, args) = c.args.split_first()?;
-    let mut cmd = tokio::process::Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(owned);
-    match cmd.spawn() {
-        Ok(mut child) => {
-            if owned {
-                return Some(child);
-            }
-            tokio::spawn(async move {
-                let _ = child.wait().await;
-            });
-            None
-        }
-        Err(e) => {
-            warn!(script = %prog, error = %e, "cannot run notify script");
-            None
-        }
-    }
 }

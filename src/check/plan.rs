@@ -24,6 +24,7 @@ use crate::config::model::{
     Checker, CheckerBind, CheckerKind, Command, Config, Micros, Protocol, RealServer,
     VirtualServer, VsAddress,
 };
+use crate::vrrp::notify::ScriptEnv;
 
 /// TLS settings of an SSL_GET probe.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -61,6 +62,9 @@ pub enum ProbeKind {
         timeout: Micros,
         dynamic: bool,
         user: Option<(String, Option<String>)>,
+        /// The script as it runs (user resolved, security checked), set by the engine at
+        /// start-up ([`Plan::prepare_scripts`]); a probe without one is not run.
+        prepared: Option<Arc<super::io::misc::Prepared>>,
     },
     Ping,
     File {
@@ -150,6 +154,7 @@ impl ProbeSpec {
                 timeout,
                 dynamic,
                 user,
+                ..
             } => {
                 let _ = write!(
                     k,
@@ -181,6 +186,8 @@ pub struct Plan {
     pub vs_names: Vec<String>,
     /// For each virtual server and real server, `FMT_RS`.
     pub rs_names: Vec<Vec<String>>,
+    /// Probes that must not run (a MISC_CHECK script disabled by script security).
+    pub disabled: Vec<bool>,
 }
 
 /// The FILE_CHECK poll interval (keepalived watches the file with inotify).
@@ -214,6 +221,7 @@ impl Plan {
             pool: Vec::new(),
             vs_names: Vec::new(),
             rs_names: Vec::new(),
+            disabled: Vec::new(),
         };
         let mut by_key: HashMap<String, usize> = HashMap::new();
         for vs in &config.virtual_servers {
@@ -266,7 +274,66 @@ impl Plan {
             plan.rs_names.push(names);
         }
         plan.ids = (0..plan.probes.len()).collect();
+        plan.disabled = vec![false; plan.probes.len()];
         plan
+    }
+
+    /// Resolve every MISC_CHECK script as keepalived's checker does at start-up (user:
+    /// MISC_CHECK `user`, else `script_user`, else `keepalived_script` if it exists, else
+    /// ours; then `check_misc_script_security`). A script that cannot run disables its probe
+    /// and the real servers it serves then behave as keepalived's do once it frees the
+    /// checker (check_misc.c `check_misc_script_security`, check_data.c):
+    /// - an unknown user removes the checker cleanly (keepalived `dequeue_new_checker`);
+    /// - an insecure, missing or non-executable script removes it too, but an `alpha`
+    ///   checker was already counted as failed, so its real server stays down for good.
+    ///
+    /// Must run before the engine renumbers the probes.
+    pub fn prepare_scripts(&mut self, env: &ScriptEnv) {
+        let mut removed = vec![false; self.probes.len()];
+        for (i, p) in self.probes.iter_mut().enumerate() {
+            let ProbeKind::Misc {
+                command,
+                user,
+                prepared,
+                ..
+            } = &mut p.kind
+            else {
+                continue;
+            };
+            let mut cmd = command.clone();
+            if let Some((u, g)) = user {
+                cmd.user = Some(u.clone());
+                cmd.group = g.clone();
+            }
+            let user_ok = match &cmd.user {
+                Some(u) => nix::unistd::User::from_name(u).ok().flatten().is_some(),
+                None => env.default.is_some(),
+            };
+            match env.prepare(&cmd, "MISC_CHECK") {
+                Some(script) => {
+                    *prepared = Some(Arc::new(super::io::misc::Prepared {
+                        env: env.clone(),
+                        script,
+                    }));
+                }
+                None => {
+                    let shown = cmd.args.join(" ");
+                    if !user_ok {
+                        warn!("Unable to set default user for misc script {shown} - removing");
+                        removed[i] = true;
+                    } else {
+                        warn!("Disabling misc script {shown} due to insecure");
+                    }
+                    self.disabled[i] = true;
+                }
+            }
+        }
+        for vs in &mut self.pool {
+            for rs in &mut vs.real_servers {
+                rs.slots
+                    .retain(|s| !self.disabled[s.checker] || (s.alpha && !removed[s.checker]));
+            }
+        }
     }
 }
 
@@ -452,6 +519,7 @@ fn probe_specs(
                     timeout: m.timeout.unwrap_or(vs_delay),
                     dynamic: m.dynamic,
                     user: m.user.clone(),
+                    prepared: None,
                 },
                 Flavor::Misc,
                 target,

@@ -805,6 +805,16 @@ impl Lowerer {
                 let v = self.flag(n, d);
                 self.config.global.smtp_alert = Some(v);
             }
+            "smtp_alert_vrrp" => {
+                let v = self.flag(n, d);
+                self.config.global.smtp_alert_vrrp = Some(v);
+            }
+            "smtp_alert_checker" => {
+                let v = self.flag(n, d);
+                self.config.global.smtp_alert_checker = Some(v);
+            }
+            "no_email_faults" => self.config.global.no_email_faults = true,
+            "no_checker_emails" => self.config.global.no_checker_emails = true,
             "startup_script" => self.config.global.startup_script = self.command(n, d),
             "shutdown_script" => self.config.global.shutdown_script = self.command(n, d),
             "startup_script_timeout" | "shutdown_script_timeout" => {

@@ -56,7 +56,7 @@ pub struct ScriptEnv {
     pub security: bool,
     /// `None`: the default user could not be set (keepalived then ignores scripts without
     /// their own user).
-    default: Option<(u32, u32)>,
+    pub default: Option<(u32, u32)>,
     our: (u32, u32),
 }
 
@@ -142,12 +142,10 @@ impl ScriptEnv {
                     }
                     let setid_root = (meta.uid() == 0 && meta.mode() & 0o4100 == 0o4100)
                         || (meta.gid() == 0 && meta.mode() & 0o2010 == 0o2010);
-                    if (uid == 0 || gid == 0 || setid_root)
-                        && let Err(bad) = path_is_secure(path)
-                    {
+                    if (uid == 0 || gid == 0 || setid_root) && path_is_secure(path).is_err() {
                         tracing::warn!(
                             "Unsafe permissions found for script '{}'{}.",
-                            bad.display(),
+                            path.display(),
                             if self.security { " - disabling" } else { "" }
                         );
                         if self.security {
@@ -173,7 +171,8 @@ impl ScriptEnv {
         })
     }
 
-    fn command(&self, script: &Script, extra: &[String]) -> Process {
+    /// The child process for `script` (own process group, null stdio, its credentials).
+    pub fn command(&self, script: &Script, extra: &[String]) -> Process {
         let mut p = if script.direct {
             let mut p = Process::new(&script.args[0]);
             p.args(&script.args[1..]).args(extra);

@@ -3,26 +3,22 @@
 //! (the standard streams are /dev/null; everything else is close-on-exec).
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Group, Pid, User};
-use tokio::process::Command;
+use nix::unistd::Pid;
 use tokio::time::timeout;
 
 use crate::check::proto::misc::ScriptEnd;
-use crate::config::model::Command as ScriptCommand;
+pub use crate::vrrp::notify::{Script, ScriptEnv};
 
 /// Why a script could not be run.
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
     #[error("empty command")]
     Empty,
-    #[error("unknown user {0}")]
-    UnknownUser(String),
-    #[error("unknown group {0}")]
-    UnknownGroup(String),
+    #[error("disabled (script security or unknown user)")]
+    Disabled,
     #[error("cannot run {0}: {1}")]
     Spawn(String, std::io::Error),
     #[error("cannot wait for {0}: {1}")]
@@ -44,42 +40,19 @@ impl Drop for GroupGuard {
 /// How long a script gets after SIGTERM before SIGKILL (check_misc.c).
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
 
-fn resolve_user(user: &(String, Option<String>)) -> Result<(u32, u32), ScriptError> {
-    let u = User::from_name(&user.0)
-        .ok()
-        .flatten()
-        .ok_or_else(|| ScriptError::UnknownUser(user.0.clone()))?;
-    let gid = match &user.1 {
-        Some(g) => Group::from_name(g)
-            .ok()
-            .flatten()
-            .ok_or_else(|| ScriptError::UnknownGroup(g.clone()))?
-            .gid
-            .as_raw(),
-        None => u.gid.as_raw(),
-    };
-    Ok((u.uid.as_raw(), gid))
+/// A MISC_CHECK script ready to run: resolved and checked once at start-up by
+/// [`ScriptEnv::prepare`] (the VRRP notify scripts' rules, which are keepalived's).
+#[derive(Debug)]
+pub struct Prepared {
+    pub env: ScriptEnv,
+    pub script: Script,
 }
 
-/// Run `command` (as `user`, if given) for at most `limit`.
-pub async fn run(
-    command: &ScriptCommand,
-    limit: Duration,
-    user: Option<&(String, Option<String>)>,
-) -> Result<ScriptEnd, ScriptError> {
-    let (prog, args) = command.args.split_first().ok_or(ScriptError::Empty)?;
-    let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    let cmd_user = command.user.clone().map(|u| (u, command.group.clone()));
-    if let Some(u) = user.cloned().or(cmd_user) {
-        let (uid, gid) = resolve_user(&u)?;
-        cmd.uid(uid).gid(gid);
-    }
+/// Run `p` for at most `limit`, with the user and group it was prepared with.
+pub async fn run(p: &Prepared, limit: Duration) -> Result<ScriptEnd, ScriptError> {
+    let prog = p.script.args.first().ok_or(ScriptError::Empty)?;
+    let mut cmd = p.env.command(&p.script, &[]);
+    cmd.kill_on_drop(true);
     let mut child = cmd
         .spawn()
         .map_err(|e| ScriptError::Spawn(prog.clone(), e))?;

@@ -59,6 +59,8 @@ pub enum ProbeError {
     BadIcmp,
     #[error("script {0}")]
     Script(String),
+    #[error("script timed out")]
+    ScriptTimeout,
     #[error("tracked file says down")]
     FileDown,
 }
@@ -108,17 +110,25 @@ pub async fn probe(spec: &ProbeSpec, url: usize, tls: &TlsCache) -> ProbeResult 
         ProbeKind::Smtp { helo } => smtp(spec, helo, ct).await.map(|_| None),
         ProbeKind::Ping => ping(spec, ct).await.map(|_| None),
         ProbeKind::Misc {
-            command,
             timeout,
             dynamic,
-            user,
+            prepared,
+            ..
         } => {
-            let end = misc::run(command, dur(*timeout), user.as_ref()).await;
+            let end = match prepared {
+                Some(p) => misc::run(p, dur(*timeout)).await,
+                None => Err(misc::ScriptError::Disabled),
+            };
             match end {
                 Ok(end) => {
                     let v = misc_proto::evaluate(end, *dynamic);
                     if v.up {
                         Ok(v.weight)
+                    } else if let misc_proto::ScriptEnd::Signaled {
+                        timed_out: true, ..
+                    } = end
+                    {
+                        Err(ProbeError::ScriptTimeout)
                     } else {
                         Err(ProbeError::Script(format!("{end:?}")))
                     }

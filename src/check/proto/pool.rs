@@ -303,7 +303,17 @@ impl Pool {
         self.specs[v].quorum as i64 + self.specs[v].hysteresis as i64
     }
 
-    fn live_weight(&self, v: usize) -> i64 {
+    /// The (virtual server, real server) pairs checker `id` reports to.
+    pub fn members_of(&self, id: CheckerId) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.members
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|&(v, r, _)| (v, r))
+    }
+
+    /// keepalived `weigh_live_realservers`: the weight of the alive real servers.
+    pub fn live_weight(&self, v: usize) -> i64 {
         self.vs[v]
             .rs
             .iter()
