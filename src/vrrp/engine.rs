@@ -333,6 +333,8 @@ pub struct Engine {
     track_recv: mpsc::Receiver<Track>,
     /// Where state changes are reported ([`Engine::report_transitions`]).
     transitions: Option<mpsc::UnboundedSender<InstanceTransition>>,
+    /// `smtp_alert` mail for instance and group state changes.
+    alerter: crate::alert::Alerter,
 }
 
 /// How early the engine asks tokio to wake it before a deadline. tokio's timer wheel has
@@ -369,6 +371,7 @@ impl Engine {
         let (rx_send, rx_recv) = mpsc::channel(1024);
         let (track_send, track_recv) = mpsc::channel(256);
         let notifier = Notifier::new(&cfg);
+        let alerter = crate::alert::Alerter::new(&cfg);
         Engine {
             cfg,
             opts,
@@ -390,6 +393,7 @@ impl Engine {
             track_send,
             track_recv,
             transitions: None,
+            alerter,
         }
     }
 
@@ -1027,6 +1031,7 @@ impl Engine {
         // Script users may have changed; the FIFOs stay open (keepalived keeps them too
         // unless their names change).
         self.notifier.env = super::notify::ScriptEnv::new(&cfg);
+        self.alerter = crate::alert::Alerter::new(&cfg);
         self.build(&cfg, Some((old_units, old_insts)));
         info!("Reload finished");
     }
@@ -1393,6 +1398,7 @@ impl Engine {
                 let scripts = gio.scripts.clone();
                 self.notifier
                     .state(Subject::Group, &name, state, 0, &scripts);
+                self.alerter.vrrp_group(&self.cfg, &name, state);
             }
             GroupAction::Member { .. } => {}
         }
@@ -1418,6 +1424,7 @@ impl Engine {
                 let scripts = inst.scripts.clone();
                 self.notifier
                     .state(Subject::Instance, &name, state, prio, &scripts);
+                self.alerter.vrrp_instance(&self.cfg, &name, state);
             }
             Action::NotifyMasterRxLowerPri => {
                 let prio = self.instance_of(i).effective_priority().0;
