@@ -1038,6 +1038,24 @@ fn sync_group_moves_to_master_together() {
     );
 }
 
+/// keepalived 2.2.7 `vrrp_complete_init`: `state MASTER` members of a group with a
+/// non-owner are demoted to BACKUP, so they wait the whole Master_Down_Interval (not one
+/// advert interval plus skew) before taking over.
+#[test]
+fn sync_group_state_master_non_owner_waits_master_down_interval() {
+    let cfg = load(&format!(
+        "vrrp_sync_group G {{\n  group {{\n    VI_A\n    VI_B\n  }}\n}}\n{}{}",
+        instance("VI_A", 51, 150, "  state MASTER"),
+        instance("VI_B", 52, 150, "  state MASTER").replace("interface eth0", "interface eth1"),
+    ));
+    let mut g = group(&cfg);
+    assert!(g.members().iter().all(|m| !m.params().wants_master()));
+    g.handle(Now(0), Event::Startup);
+    assert_eq!(g.state(), State::Backup);
+    // Master_Down_Interval at priority 150: 3 s + (256 - 150) / 256 s.
+    assert_eq!(g.next_deadline(), Some(Now(3_000_000 + 414_062)));
+}
+
 #[test]
 fn sync_group_member_is_held_in_backup_while_another_has_a_master() {
     let cfg = group_config("");

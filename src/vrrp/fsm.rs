@@ -488,6 +488,12 @@ impl Instance {
         &self.params
     }
 
+    /// `state MASTER` becomes `state BACKUP` (keepalived `vrrp_complete_init`, for sync
+    /// groups that mix address owners and non-owners: see [`super::sync::SyncGroup`]).
+    pub(crate) fn demote_initial_master(&mut self) {
+        self.params.initial_state = InitialState::Backup;
+    }
+
     pub fn state(&self) -> State {
         self.state
     }

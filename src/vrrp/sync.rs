@@ -590,7 +590,23 @@ impl SyncGroup {
     }
 
     /// A group over already-built instances.
-    pub fn from_instances(name: &str, members: Vec<Instance>) -> SyncGroup {
+    ///
+    /// keepalived's `vrrp_complete_init`: a group can start as MASTER only when every member
+    /// is an address owner configured `state MASTER`. If one member wants MASTER and another
+    /// does not or is not an owner, every member's `state MASTER` is turned into BACKUP, so
+    /// the members wait a whole Master_Down_Interval for a master (measured with keepalived
+    /// 2.2.7: a non-owner `state MASTER` group took over after about 3.6 s, not one
+    /// advert interval).
+    pub fn from_instances(name: &str, mut members: Vec<Instance>) -> SyncGroup {
+        let wants_master = members.iter().any(|m| m.params().wants_master());
+        let backup_or_non_owner = members
+            .iter()
+            .any(|m| !m.params().wants_master() || !m.params().is_owner());
+        if wants_master && backup_or_non_owner {
+            for m in &mut members {
+                m.demote_initial_master();
+            }
+        }
         SyncGroup {
             name: name.to_string(),
             members,
