@@ -135,6 +135,42 @@ impl Guest {
         self.file(path, &b, mode);
     }
 
+    /// The host binary `src` at `path` in the guest, debug info stripped, with every shared
+    /// library `ldd` names that is not in this guest yet, at the same path (most are in the
+    /// base already; a second copy of the same file is harmless).
+    pub fn copy_binary(&self, path: &str, src: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let dst = self.dir.path().join(path);
+        std::fs::create_dir_all(dst.parent().expect("path has a parent")).expect("mkdir");
+        let stripped = Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg(src)
+            .arg(&dst)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stripped {
+            std::fs::copy(src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        }
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let Ok(out) = Command::new("ldd").arg(src).output() else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux… (0x…)"
+            let lib = match line.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            let Some(lib) = lib.filter(|l| l.starts_with('/')) else {
+                continue;
+            };
+            let rel = lib.trim_start_matches('/');
+            if !self.dir.path().join(rel).exists() {
+                self.copy(rel, Path::new(lib), 0o755);
+            }
+        }
+    }
+
     /// This test binary as `/bin/ipvs-guest` (debug info stripped), so the guest can run its
     /// [`guest_tool`](../fn.guest_tool.html) entry point.
     pub fn with_test_binary(&self) {

@@ -1,0 +1,857 @@
+//! End to end in the IPVS VM (issue 6, test 3): the product daemon (`keepalived`, this crate's
+//! binary, with `-n -l -D`) as an LVS router, in network namespaces inside one VM per scenario
+//! (IPVS tables are per namespace, so each router has its own), with busybox `httpd` real
+//! servers and a client fetching pages through the VIP with busybox `wget`.
+//!
+//! 1. [`vm_e2e_nat`], like the RHEL NAT example: client and the routers' public sides on a
+//!    bridge in 198.51.100.0/24 (VIP 198.51.100.100), the routers' private sides and the real
+//!    servers on a bridge in 203.0.113.0/24 (NAT-router VIP 203.0.113.254, the real servers'
+//!    default gateway); both VIPs in two instances of one `vrrp_sync_group`. lvs1 runs our
+//!    daemon as MASTER (priority 150), lvs2 Debian's keepalived 2.2.7 as BACKUP (priority 100),
+//!    both with the same `lb_kind NAT` rr virtual server and HTTP_GET checkers.
+//! 2. [`vm_e2e_dr`], like the RHEL DR example: one bridge, the VIP on each real server's `lo`
+//!    with `arp_ignore=1`/`arp_announce=2`; lvs1 and lvs2 both run our daemon; TCP_CHECK with
+//!    `inhibit_on_failure`.
+//!
+//! Each scenario checks, reading the kernel (`ipvsadm -Ln` in each router's namespace) and the
+//! client's traffic (pages counted per real server):
+//! - a. the client's requests reach both real servers through the VIP, and the MASTER holds
+//!   the VIPs;
+//! - b. when rs1's httpd stops, the checkers take rs1 out of both routers' tables (NAT:
+//!   removed; DR: weight 0 with `inhibit_on_failure`) and all traffic goes to rs2;
+//! - c. when it starts again it comes back, and traffic reaches both again;
+//! - d. when the master dies (SIGKILL of our daemon and lvs1's links down: a dead box; a bare
+//!   SIGKILL leaves the VIPs and IPVS entries behind by design, as keepalived's does), lvs2
+//!   takes the VIPs and the client's traffic resumes through it;
+//! - e. (DR) lvs1 "reboots" (a fresh namespace), takes the VIP back by preemption and serves
+//!   the traffic (its service's connection counter); then a SIGTERM: our daemon exits 0 and
+//!   removes its VIP, its IPVS service and its sync daemon on the way out, and lvs2 takes over
+//!   again.
+//!
+//! Every wait in the guest script is a poll loop with a count limit (`@@WAIT name ok|timeout@@`);
+//! the Rust side asserts with the whole console (which ends with the daemons' logs) in the
+//! message, and prints the phase times (`@@T label uptime@@`). The two VMs run one after the
+//! other (a lock) so that two TCG guests do not starve each other's VRRP timers.
+//! `IPVS_VM_CONSOLE=PATH` keeps the consoles in `PATH.nat` and `PATH.dr`.
+//!
+//! The DR configuration also names `lvs_sync_daemon eth0 VI_1`: `ipvsadm -Ln --daemon` shows
+//! the master sync daemon on whichever router is VRRP MASTER and the backup one on the other,
+//! through every transition (a, d, e), none on lvs1 after its SIGTERM, and the BACKUP's
+//! connection table holds the client's connections the MASTER scheduled.
+//!
+//! Without qemu or the kernel the tests skip (fail with `KEEPALIVED_RS_PRIVILEGED=1`).
+
+#[path = "vm/mod.rs"]
+mod vm;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use vm::{Guest, GuestRun};
+
+/// One VM at a time (see the module comment).
+static VM: Mutex<()> = Mutex::new(());
+
+/// Requests per count.
+const N: usize = 8;
+
+/// Shell helpers shared by both scenarios (busybox sh).
+const PRELUDE: &str = r#"
+set -u
+# busybox runs its own applets before PATH (in sh, and in applets such as timeout): use
+# iproute2's ip. A background job calls /usr/sbin/ip itself, so that $! is the pid of the
+# program ip execs, not of a subshell running the function.
+ip() { /usr/sbin/ip "$@"; }
+N=@N@
+t() { echo "@@T $1 $(cut -d' ' -f1 /proc/uptime)@@"; }
+# wait_for NAME TRIES CMD...: run CMD every 0.5 s until it succeeds, at most TRIES times.
+wait_for() {
+    local name=$1 tries=$2 n=0
+    shift 2
+    while [ "$n" -lt "$tries" ]; do
+        if "$@" >/dev/null 2>&1; then echo "@@WAIT $name ok $n@@"; return 0; fi
+        sleep 0.5; n=$((n+1))
+    done
+    echo "@@WAIT $name timeout@@"
+    return 1
+}
+mkbridge() { ip link add "$1" type bridge; ip link set "$1" up; }
+node() { ip netns add "$1"; ip -n "$1" link set lo up; }
+# port NS BRIDGE IFNAME ADDR/LEN HOSTSIDE: a veth from BRIDGE into NS.
+port() {
+    ip link add "$5" type veth peer name "$3" netns "$1"
+    ip link set "$5" master "$2"; ip link set "$5" up
+    ip -n "$1" addr add "$4" dev "$3"; ip -n "$1" link set "$3" up
+}
+httpd_start() {
+    mkdir -p "/www/$1"; echo "hello from $1" > "/www/$1/index.html"
+    /usr/sbin/ip netns exec "$1" httpd -f -p 80 -h "/www/$1" &
+    echo $! > "/run/httpd-$1.pid"
+}
+httpd_stop() { local p; p=$(cat "/run/httpd-$1.pid"); kill "$p"; wait "$p" 2>/dev/null; }
+# ours NS CFG / theirs NS CFG: our daemon or Debian's keepalived in NS, logging to /tmp/NS.log
+# (keepalived without -G also logs through syslog, which falls back to the console).
+ours() {
+    /usr/sbin/ip netns exec "$1" /bin/keepalived-rs -n -l -D -f "$2" -p "/run/$1.pid" -r "/run/$1-vrrp.pid" \
+        -c "/run/$1-checkers.pid" >>"/tmp/$1.log" 2>&1 &
+    echo $! > "/run/$1.daemon"
+}
+theirs() {
+    /usr/sbin/ip netns exec "$1" keepalived -n -l -G -D -f "$2" -p "/run/$1.pid" -r "/run/$1-vrrp.pid" \
+        -c "/run/$1-checkers.pid" >>"/tmp/$1.log" 2>&1 &
+    echo $! > "/run/$1.daemon"
+}
+# gone PID: the process has exited (a zombie counts: the script has not reaped it yet).
+gone() { ! [ -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status"; }
+has_dest() { local t; t=$(ip netns exec "$1" ipvsadm -Ln) && echo "$t" | grep -q -- "-> $2 "; }
+lacks_dest() { local t; t=$(ip netns exec "$1" ipvsadm -Ln) && ! echo "$t" | grep -q -- "-> $2 "; }
+# weight_is NS ADDR:PORT W
+weight_is() {
+    local w
+    w=$(ip netns exec "$1" ipvsadm -Ln | awk -v d="$2" '$1 == "->" && $2 == d {print $4}')
+    [ "$w" = "$3" ]
+}
+has_vip() { ip -n "$1" -o -4 addr show | grep -q " $2/"; }
+lacks_vip() { local a; a=$(ip -n "$1" -o -4 addr show) && ! echo "$a" | grep -q " $2/"; }
+# (busybox wget -T crashes here: timeout bounds it instead.)
+# sync_is NS ROLE…: NS runs exactly these IPVS sync daemons (master, backup), in this order.
+sync_is() {
+    local ns=$1 d
+    shift
+    d=$(ip netns exec "$ns" ipvsadm -Ln --daemon | awk '{print $1}' | tr '\n' ' ')
+    [ "$d" = "$* " ] || [ "$d" = "$*" ]
+}
+# served NS MIN: NS's virtual service counted at least MIN connections (the kernel folds its
+# per-CPU counters into what it reports every 2 s, so this is polled).
+served() {
+    local c
+    c=$(ip netns exec "$1" ipvsadm -Ln --stats --exact | awk '$1 == "TCP" {print $3; exit}')
+    [ "${c:-0}" -ge "$2" ]
+}
+# synced NS: NS's connection table holds the client's connections (from the sync daemon).
+synced() { ip netns exec "$1" ipvsadm -Lnc | grep -q ' 198.51.100.2:'; }
+page() { timeout 5 /usr/sbin/ip netns exec client wget -q -O - http://198.51.100.100/ 2>/dev/null; }
+reach() { page | grep -q "hello from"; }
+# pages LABEL: N requests through the VIP, one connection each; a page (or a failure) a line.
+pages() {
+    local i=0
+    echo "@@BEGIN $1@@"
+    while [ $i -lt $N ]; do
+        page || echo "request failed"
+        i=$((i+1))
+    done
+    echo "@@END $1@@"
+}
+# show LABEL NS: NS's IPVS table, sync daemons, counters and IPv4 addresses.
+show() {
+    echo "@@BEGIN $1@@"
+    ip netns exec "$2" ipvsadm -Ln
+    echo "== --daemon"; ip netns exec "$2" ipvsadm -Ln --daemon
+    echo "== --stats"; ip netns exec "$2" ipvsadm -Ln --stats --exact
+    echo "== connections"; ip netns exec "$2" ipvsadm -Lnc
+    echo "== links"; ip -n "$2" -o link show | awk '{print $2, $(NF-2)}'
+    echo "== addresses"; ip -n "$2" -o -4 addr show | awk '{print $2, $4}'
+    echo "@@END $1@@"
+}
+logs() {
+    local n
+    for n in "$@"; do
+        echo "@@BEGIN log $n@@"; tail -n 400 "/tmp/$n.log"; echo "@@END log $n@@"
+    done
+}
+"#;
+
+// ===== the NAT scenario =====
+
+const NAT_CONF: &str = r#"# lvs1/lvs2 of the NAT end-to-end test (tests/ipvs_e2e.rs), after the RHEL NAT example.
+global_defs {
+    router_id @ROUTER@
+}
+
+vrrp_sync_group VG_NAT {
+    group {
+        VI_PUBLIC
+        VI_GATEWAY
+    }
+}
+
+vrrp_instance VI_PUBLIC {
+    state @STATE@
+    interface eth0
+    virtual_router_id 51
+    priority @PRIO@
+    advert_int 1
+    virtual_ipaddress {
+        198.51.100.100/24 dev eth0
+    }
+}
+
+vrrp_instance VI_GATEWAY {
+    state @STATE@
+    interface eth1
+    virtual_router_id 52
+    priority @PRIO@
+    advert_int 1
+    virtual_ipaddress {
+        203.0.113.254/24 dev eth1
+    }
+}
+
+virtual_server 198.51.100.100 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+
+    real_server 203.0.113.1 80 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+
+    real_server 203.0.113.2 80 {
+        weight 1
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+"#;
+
+const NAT_SCRIPT: &str = r#"
+t boot
+mkbridge brpub; mkbridge brpriv
+for n in client lvs1 lvs2 rs1 rs2; do node $n; done
+port client brpub eth0 198.51.100.2/24 pc
+port lvs1 brpub eth0 198.51.100.11/24 p1
+port lvs1 brpriv eth1 203.0.113.11/24 q1
+port lvs2 brpub eth0 198.51.100.12/24 p2
+port lvs2 brpriv eth1 203.0.113.12/24 q2
+port rs1 brpriv eth0 203.0.113.1/24 r1
+port rs2 brpriv eth0 203.0.113.2/24 r2
+for n in rs1 rs2; do ip -n $n route add default via 203.0.113.254; httpd_start $n; done
+for n in lvs1 lvs2; do ip netns exec $n sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'; done
+ours lvs1 /cfg/lvs1.conf
+theirs lvs2 /cfg/lvs2.conf
+t started
+
+# a. both real servers through the VIP
+wait_for a-lvs1-public-vip 60 has_vip lvs1 198.51.100.100
+wait_for a-lvs1-gateway-vip 60 has_vip lvs1 203.0.113.254
+for n in lvs1 lvs2; do
+    wait_for a-$n-rs1 60 has_dest $n 203.0.113.1:80
+    wait_for a-$n-rs2 60 has_dest $n 203.0.113.2:80
+done
+wait_for a-reach 40 reach
+t a
+pages nat-a
+show nat-a-lvs1 lvs1; show nat-a-lvs2 lvs2
+
+# b. rs1's httpd stops: the checkers remove it
+httpd_stop rs1
+t b-stop
+wait_for b-lvs1-removed 60 lacks_dest lvs1 203.0.113.1:80
+t b-lvs1
+wait_for b-lvs2-removed 60 lacks_dest lvs2 203.0.113.1:80
+pages nat-b
+show nat-b-lvs1 lvs1; show nat-b-lvs2 lvs2
+
+# c. it comes back
+httpd_start rs1
+t c-start
+wait_for c-lvs1-back 60 has_dest lvs1 203.0.113.1:80
+t c-lvs1
+wait_for c-lvs2-back 60 has_dest lvs2 203.0.113.1:80
+pages nat-c
+show nat-c-lvs1 lvs1; show nat-c-lvs2 lvs2
+
+# d. the master dies: SIGKILL and its links down
+kill -KILL "$(cat /run/lvs1.daemon)"
+ip -n lvs1 link set eth0 down; ip -n lvs1 link set eth1 down
+t d-kill
+show nat-d-lvs1 lvs1
+wait_for d-lvs2-public-vip 60 has_vip lvs2 198.51.100.100
+wait_for d-lvs2-gateway-vip 60 has_vip lvs2 203.0.113.254
+t d-vips
+wait_for d-reach 60 reach
+t d-reach
+pages nat-d
+show nat-d-lvs2 lvs2
+
+kill -TERM "$(cat /run/lvs2.daemon)"
+logs lvs1 lvs2
+"#;
+
+#[test]
+fn vm_e2e_nat() {
+    let Some(base) = vm::base() else { return };
+    let _one = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let g = guest(NAT_SCRIPT);
+    let conf = |router: &str, state: &str, prio: &str| {
+        NAT_CONF
+            .replace("@ROUTER@", router)
+            .replace("@STATE@", state)
+            .replace("@PRIO@", prio)
+    };
+    g.file(
+        "cfg/lvs1.conf",
+        conf("lvs1", "MASTER", "150").as_bytes(),
+        0o644,
+    );
+    g.file(
+        "cfg/lvs2.conf",
+        conf("lvs2", "BACKUP", "100").as_bytes(),
+        0o644,
+    );
+    let run = boot(&g, &base, "nat");
+    let mut c = Checks::new(&run);
+
+    // a.
+    for r in ["lvs1", "lvs2"] {
+        let s = c.section(&format!("nat-a-{r}"));
+        c.expect(
+            dests(&s) == [masq("203.0.113.1:80", 1), masq("203.0.113.2:80", 1)],
+            format!("a: {r}'s table holds both real servers (Masq, weight 1)"),
+        );
+    }
+    let a1 = c.section("nat-a-lvs1");
+    let a2 = c.section("nat-a-lvs2");
+    for vip in ["198.51.100.100/24", "203.0.113.254/24"] {
+        c.expect(has(&a1, vip), format!("a: lvs1 (MASTER) holds {vip}"));
+        c.expect(
+            !has(&a2, vip),
+            format!("a: lvs2 (BACKUP) does not hold {vip}"),
+        );
+    }
+    c.pages_both("nat-a");
+
+    // b.
+    for r in ["lvs1", "lvs2"] {
+        let s = c.section(&format!("nat-b-{r}"));
+        c.expect(
+            dests(&s) == [masq("203.0.113.2:80", 1)],
+            format!("b: the checker removed rs1 from {r}'s table"),
+        );
+    }
+    c.pages_only_rs2("nat-b");
+
+    // c.
+    for r in ["lvs1", "lvs2"] {
+        let s = c.section(&format!("nat-c-{r}"));
+        c.expect(
+            dests(&s) == [masq("203.0.113.1:80", 1), masq("203.0.113.2:80", 1)],
+            format!("c: rs1 is back in {r}'s table"),
+        );
+    }
+    c.pages_both("nat-c");
+
+    // d.
+    let d2 = c.section("nat-d-lvs2");
+    for vip in ["198.51.100.100/24", "203.0.113.254/24"] {
+        c.expect(has(&d2, vip), format!("d: lvs2 took over {vip}"));
+    }
+    c.expect(
+        dests(&d2) == [masq("203.0.113.1:80", 1), masq("203.0.113.2:80", 1)],
+        "d: lvs2's table holds both real servers".into(),
+    );
+    c.pages_both("nat-d");
+    c.finish("NAT");
+}
+
+// ===== the DR scenario =====
+
+const DR_CONF: &str = r#"# lvs1/lvs2 of the DR end-to-end test (tests/ipvs_e2e.rs), after the RHEL DR example.
+global_defs {
+    router_id @ROUTER@
+    lvs_sync_daemon eth0 VI_1
+}
+
+vrrp_instance VI_1 {
+    state @STATE@
+    interface eth0
+    virtual_router_id 61
+    priority @PRIO@
+    advert_int 1
+    virtual_ipaddress {
+        198.51.100.100/32 dev eth0
+    }
+}
+
+virtual_server 198.51.100.100 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+
+    real_server 198.51.100.21 80 {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_port 80
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+
+    real_server 198.51.100.22 80 {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_port 80
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+"#;
+
+const DR_SCRIPT: &str = r#"
+t boot
+mkbridge brpub
+for n in client lvs1 lvs2 rs1 rs2; do node $n; done
+port client brpub eth0 198.51.100.2/24 pc
+port lvs1 brpub eth0 198.51.100.11/24 p1
+port lvs2 brpub eth0 198.51.100.12/24 p2
+port rs1 brpub eth0 198.51.100.21/24 r1
+port rs2 brpub eth0 198.51.100.22/24 r2
+for n in rs1 rs2; do
+    # The VIP on lo, never answered for in ARP (RHEL DR example, arp_ignore/arp_announce).
+    ip netns exec $n sh -c 'for c in all eth0; do
+        echo 1 > /proc/sys/net/ipv4/conf/$c/arp_ignore; echo 2 > /proc/sys/net/ipv4/conf/$c/arp_announce
+    done'
+    ip -n $n addr add 198.51.100.100/32 dev lo
+    httpd_start $n
+done
+ours lvs1 /cfg/lvs1.conf
+ours lvs2 /cfg/lvs2.conf
+t started
+
+# a. both real servers through the VIP
+wait_for a-lvs1-vip 60 has_vip lvs1 198.51.100.100
+for n in lvs1 lvs2; do
+    wait_for a-$n-rs1 60 weight_is $n 198.51.100.21:80 1
+    wait_for a-$n-rs2 60 weight_is $n 198.51.100.22:80 1
+done
+wait_for a-reach 40 reach
+t a
+pages dr-a
+wait_for a-lvs1-sync 20 sync_is lvs1 master
+wait_for a-lvs2-sync 20 sync_is lvs2 backup
+wait_for a-lvs2-synced 20 synced lvs2
+show dr-a-lvs1 lvs1; show dr-a-lvs2 lvs2
+
+# b. rs1's httpd stops: inhibit_on_failure sets its weight to 0
+httpd_stop rs1
+t b-stop
+wait_for b-lvs1-weight0 60 weight_is lvs1 198.51.100.21:80 0
+t b-lvs1
+wait_for b-lvs2-weight0 60 weight_is lvs2 198.51.100.21:80 0
+pages dr-b
+show dr-b-lvs1 lvs1; show dr-b-lvs2 lvs2
+
+# c. it comes back
+httpd_start rs1
+t c-start
+wait_for c-lvs1-weight1 60 weight_is lvs1 198.51.100.21:80 1
+t c-lvs1
+wait_for c-lvs2-weight1 60 weight_is lvs2 198.51.100.21:80 1
+pages dr-c
+show dr-c-lvs1 lvs1; show dr-c-lvs2 lvs2
+
+# d. the master dies: SIGKILL and its link down
+kill -KILL "$(cat /run/lvs1.daemon)"
+ip -n lvs1 link set eth0 down
+t d-kill
+show dr-d-lvs1 lvs1
+wait_for d-lvs2-vip 60 has_vip lvs2 198.51.100.100
+t d-vip
+wait_for d-reach 60 reach
+t d-reach
+pages dr-d
+wait_for d-lvs2-sync 20 sync_is lvs2 master
+show dr-d-lvs2 lvs2
+
+# e. lvs1 reboots (a fresh namespace), preempts, serves; then leaves gracefully (SIGTERM)
+ip netns del lvs1
+node lvs1
+port lvs1 brpub eth0 198.51.100.11/24 p1b
+ours lvs1 /cfg/lvs1.conf
+t e-restart
+wait_for e-lvs1-vip 60 has_vip lvs1 198.51.100.100
+wait_for e-lvs2-released 60 lacks_vip lvs2 198.51.100.100
+wait_for e-lvs1-rs1 60 weight_is lvs1 198.51.100.21:80 1
+wait_for e-lvs1-rs2 60 weight_is lvs1 198.51.100.22:80 1
+wait_for e-reach 60 reach
+t e-preempted
+pages dr-e1
+wait_for e-lvs1-served 20 served lvs1 $N
+wait_for e-lvs1-sync 20 sync_is lvs1 master
+wait_for e-lvs2-sync 20 sync_is lvs2 backup
+show dr-e1-lvs1 lvs1; show dr-e1-lvs2 lvs2
+p=$(cat /run/lvs1.daemon)
+kill -TERM "$p"
+t e-term
+wait_for e-lvs1-exit 40 gone "$p"
+wait "$p"; echo "@@EXIT lvs1 $?@@"
+show dr-e2-lvs1 lvs1
+wait_for e-lvs2-vip 60 has_vip lvs2 198.51.100.100
+wait_for e-reach2 60 reach
+t e-reach2
+pages dr-e2
+wait_for e-lvs2-sync-master 20 sync_is lvs2 master
+show dr-e2-lvs2 lvs2
+
+kill -TERM "$(cat /run/lvs2.daemon)"
+logs lvs1 lvs2
+"#;
+
+#[test]
+fn vm_e2e_dr() {
+    let Some(base) = vm::base() else { return };
+    let _one = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let g = guest(DR_SCRIPT);
+    let conf = |router: &str, state: &str, prio: &str| {
+        DR_CONF
+            .replace("@ROUTER@", router)
+            .replace("@STATE@", state)
+            .replace("@PRIO@", prio)
+    };
+    g.file(
+        "cfg/lvs1.conf",
+        conf("lvs1", "MASTER", "150").as_bytes(),
+        0o644,
+    );
+    g.file(
+        "cfg/lvs2.conf",
+        conf("lvs2", "BACKUP", "100").as_bytes(),
+        0o644,
+    );
+    let run = boot(&g, &base, "dr");
+    let mut c = Checks::new(&run);
+    let both = [route("198.51.100.21:80", 1), route("198.51.100.22:80", 1)];
+    let rs1_inhibited = [route("198.51.100.21:80", 0), route("198.51.100.22:80", 1)];
+    const VIP: &str = "198.51.100.100/32";
+
+    // a.
+    let a1 = c.section("dr-a-lvs1");
+    let a2 = c.section("dr-a-lvs2");
+    c.expect(
+        dests(&a1) == both,
+        "a: lvs1's table (Route, weight 1)".into(),
+    );
+    c.expect(
+        dests(&a2) == both,
+        "a: lvs2's table (Route, weight 1)".into(),
+    );
+    c.expect(has(&a1, VIP), "a: lvs1 (MASTER) holds the VIP".into());
+    c.expect(!has(&a2, VIP), "a: lvs2 (BACKUP) does not".into());
+    // lvs_sync_daemon eth0 VI_1: the MASTER of VI_1 runs the master sync daemon, the BACKUP
+    // the backup one, which receives the master's connections.
+    c.expect(
+        sync_daemons(&a1) == ["master"],
+        "a: lvs1 runs the master sync daemon (only)".into(),
+    );
+    c.expect(
+        sync_daemons(&a2) == ["backup"],
+        "a: lvs2 runs the backup sync daemon (only)".into(),
+    );
+    c.expect(
+        connections_from_client(&a2) > 0,
+        "a: lvs2 holds the client's connections, synced from lvs1".into(),
+    );
+    c.pages_both("dr-a");
+
+    // b. inhibit_on_failure: weight 0, not removed.
+    for r in ["lvs1", "lvs2"] {
+        let s = c.section(&format!("dr-b-{r}"));
+        c.expect(
+            dests(&s) == rs1_inhibited,
+            format!("b: inhibit_on_failure set rs1's weight to 0 in {r}'s table"),
+        );
+    }
+    c.pages_only_rs2("dr-b");
+
+    // c.
+    for r in ["lvs1", "lvs2"] {
+        let s = c.section(&format!("dr-c-{r}"));
+        c.expect(
+            dests(&s) == both,
+            format!("c: rs1's weight is 1 again in {r}"),
+        );
+    }
+    c.pages_both("dr-c");
+
+    // d.
+    let d2 = c.section("dr-d-lvs2");
+    c.expect(has(&d2, VIP), "d: lvs2 took over the VIP".into());
+    c.expect(dests(&d2) == both, "d: lvs2's table".into());
+    c.expect(
+        sync_daemons(&d2) == ["master"],
+        "d: lvs2 runs the master sync daemon after the failover".into(),
+    );
+    c.pages_both("dr-d");
+
+    // e. Preemption by the rebooted lvs1, then its graceful exit.
+    let e1 = c.section("dr-e1-lvs1");
+    let e1b = c.section("dr-e1-lvs2");
+    c.expect(
+        has(&e1, VIP),
+        "e: the rebooted lvs1 took the VIP back".into(),
+    );
+    c.expect(!has(&e1b, VIP), "e: lvs2 released the VIP".into());
+    c.expect(dests(&e1) == both, "e: the rebooted lvs1's table".into());
+    let served = conns(&e1, "TCP  198.51.100.100:80");
+    c.expect(
+        served.is_some_and(|n| n >= N as u64),
+        format!("e: the client's connections went through the rebooted lvs1 (Conns {served:?})"),
+    );
+    c.expect(
+        sync_daemons(&e1) == ["master"] && sync_daemons(&e1b) == ["backup"],
+        "e: after the preemption lvs1 runs the master sync daemon, lvs2 the backup one".into(),
+    );
+    c.pages_both("dr-e1");
+    let e2 = c.section("dr-e2-lvs1");
+    c.expect(
+        run.values("EXIT lvs1") == ["0"],
+        "e: our daemon exits 0 on SIGTERM".into(),
+    );
+    c.expect(
+        !has(&e2, VIP),
+        "e: after SIGTERM lvs1 removed its VIP".into(),
+    );
+    c.expect(
+        services(&e2) == 0,
+        "e: after SIGTERM lvs1 removed its IPVS service".into(),
+    );
+    c.expect(
+        sync_daemons(&e2).is_empty(),
+        "e: after SIGTERM lvs1 stopped its sync daemon".into(),
+    );
+    let e2b = c.section("dr-e2-lvs2");
+    c.expect(has(&e2b, VIP), "e: lvs2 took over after the SIGTERM".into());
+    c.expect(
+        sync_daemons(&e2b) == ["master"],
+        "e: lvs2 runs the master sync daemon after the SIGTERM".into(),
+    );
+    c.pages_both("dr-e2");
+    c.finish("DR");
+}
+
+// ===== shared =====
+
+/// A guest with our daemon as `/bin/keepalived-rs` and `script` after the prelude.
+fn guest(script: &str) -> Guest {
+    let g = Guest::new(&format!(
+        "{}{script}",
+        PRELUDE.replace("@N@", &N.to_string())
+    ));
+    g.copy_binary(
+        "bin/keepalived-rs",
+        Path::new(env!("CARGO_BIN_EXE_keepalived")),
+    );
+    g
+}
+
+/// Boot `g`; print the wall time and the phase times; with `IPVS_VM_CONSOLE=PATH`, keep the
+/// console in `PATH.NAME`.
+fn boot(g: &Guest, base: &Path, name: &str) -> GuestRun {
+    let t0 = Instant::now();
+    let run = g.run(base, Duration::from_secs(300));
+    println!("{name} VM run: {:.1} s wall", t0.elapsed().as_secs_f64());
+    for t in run.values("T") {
+        println!("  phase {t}");
+    }
+    if let Ok(p) = std::env::var("IPVS_VM_CONSOLE") {
+        let _ = std::fs::write(format!("{p}.{name}"), &run.console);
+    }
+    run
+}
+
+/// A destination as `ipvsadm -Ln` lists it: (address:port, forwarding, weight).
+type Dest = (String, String, u32);
+
+fn masq(a: &str, w: u32) -> Dest {
+    (a.to_string(), "Masq".to_string(), w)
+}
+
+fn route(a: &str, w: u32) -> Dest {
+    (a.to_string(), "Route".to_string(), w)
+}
+
+/// The part of a `show` section before its first `== ` line: the `ipvsadm -Ln` listing.
+fn listing(section: &str) -> impl Iterator<Item = &str> {
+    section.lines().take_while(|l| !l.starts_with("== "))
+}
+
+/// The destinations of a `show` section, sorted.
+fn dests(section: &str) -> Vec<Dest> {
+    let mut v: Vec<Dest> = listing(section)
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w[..] {
+                ["->", addr, fwd, weight, ..] if addr != "RemoteAddress:Port" => {
+                    Some((addr.to_string(), fwd.to_string(), weight.parse().ok()?))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// How many services the `ipvsadm -Ln` listing of a `show` section has.
+fn services(section: &str) -> usize {
+    listing(section)
+        .filter(|l| {
+            ["TCP ", "UDP ", "SCTP ", "FWM "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .count()
+}
+
+/// Whether the `== addresses` part of a `show` section lists `addr` (with its prefix).
+fn has(section: &str, addr: &str) -> bool {
+    section
+        .lines()
+        .skip_while(|l| *l != "== addresses")
+        .any(|l| l.split_whitespace().nth(1) == Some(addr))
+}
+
+/// The roles of the sync daemons in the `== --daemon` part of a `show` section.
+fn sync_daemons(section: &str) -> Vec<String> {
+    part(section, "== --daemon")
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// How many entries of the `== connections` part of a `show` section come from the client.
+fn connections_from_client(section: &str) -> usize {
+    part(section, "== connections")
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(3)
+                .is_some_and(|s| s.starts_with("198.51.100.2:"))
+        })
+        .count()
+}
+
+/// The lines of a `show` section after the line `header`, up to the next `== ` line.
+fn part<'s>(section: &'s str, header: &'s str) -> impl Iterator<Item = &'s str> {
+    section
+        .lines()
+        .skip_while(move |l| *l != header)
+        .skip(1)
+        .take_while(|l| !l.starts_with("== "))
+}
+
+/// The Conns counter of `service` (its line's prefix) in the `--stats` part of a `show` section.
+fn conns(section: &str, service: &str) -> Option<u64> {
+    section
+        .lines()
+        .skip_while(|l| *l != "== --stats")
+        .find(|l| l.starts_with(service))?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// Failed expectations of one run, reported together with the console.
+struct Checks<'a> {
+    run: &'a GuestRun,
+    failures: Vec<String>,
+}
+
+impl<'a> Checks<'a> {
+    fn new(run: &'a GuestRun) -> Self {
+        let mut failures = Vec::new();
+        if run.rc != 0 {
+            failures.push(format!("the guest script failed (rc {})", run.rc));
+        }
+        for w in run.values("WAIT") {
+            if w.ends_with(" timeout") {
+                failures.push(format!("timed out waiting for {w}"));
+            }
+        }
+        Checks { run, failures }
+    }
+
+    fn expect(&mut self, ok: bool, what: String) {
+        if !ok {
+            self.failures.push(what);
+        }
+    }
+
+    fn section(&mut self, name: &str) -> String {
+        self.run.section(name).unwrap_or_else(|| {
+            self.failures
+                .push(format!("no section {name} on the console"));
+            String::new()
+        })
+    }
+
+    /// The pages of section `label`: (from rs1, from rs2, failed requests). Other lines (a
+    /// kernel message on the console) are not counted.
+    fn pages(&mut self, label: &str) -> (usize, usize, Vec<String>) {
+        let s = self.section(label);
+        let (mut rs1, mut rs2, mut other) = (0, 0, Vec::new());
+        for l in s.lines() {
+            match l.trim() {
+                "hello from rs1" => rs1 += 1,
+                "hello from rs2" => rs2 += 1,
+                x if x.starts_with("hello from") || x == "request failed" => {
+                    other.push(x.to_string())
+                }
+                _ => {}
+            }
+        }
+        (rs1, rs2, other)
+    }
+
+    /// Every request of `label` answered, by both real servers.
+    fn pages_both(&mut self, label: &str) {
+        let (rs1, rs2, other) = self.pages(label);
+        self.expect(
+            rs1 + rs2 == N && rs1 > 0 && rs2 > 0 && other.is_empty(),
+            format!("{label}: {N} requests through the VIP reach both real servers: rs1 {rs1}, rs2 {rs2}, other {other:?}"),
+        );
+    }
+
+    /// Every request of `label` answered by rs2.
+    fn pages_only_rs2(&mut self, label: &str) {
+        let (rs1, rs2, other) = self.pages(label);
+        self.expect(
+            rs2 == N,
+            format!("{label}: all {N} requests go to rs2: rs1 {rs1}, rs2 {rs2}, other {other:?}"),
+        );
+    }
+
+    fn finish(self, scenario: &str) {
+        assert!(
+            self.failures.is_empty(),
+            "{scenario}: {} problem(s):\n- {}\n\n===== console (our daemon's log is at the end) =====\n{}\n{}",
+            self.failures.len(),
+            self.failures.join("\n- "),
+            self.run.console,
+            self.run.stderr
+        );
+    }
+}
