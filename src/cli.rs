@@ -56,6 +56,12 @@ const SUPPORTED: &[&str] = &[
     "no-syslog",
     "log-facility",
     "dont-release-vrrp",
+    "dont-release-ipvs",
+    "ignore-sigint",
+    // Supervision, the checkers' pid file, network namespaces (src/daemon).
+    "dont-respawn",
+    "checkers_pid",
+    "namespace",
 ];
 
 /// Options whose optional argument keepalived's `-h` shows as `=VALUE` rather than `[=VALUE]`.
@@ -1184,6 +1190,8 @@ pub fn version_text() -> String {
     }
     out.push('\n');
     out.push_str("Implemented: --config-test, --dump-conf, --signum, VRRP daemon (-P); checkers and IPVS in progress\n");
+    #[cfg(feature = "fault-injection")]
+    out.push_str("Test build: fault injection enabled (KEEPALIVED_RS_FAULT)\n");
     out
 }
 
@@ -1259,9 +1267,33 @@ fn print_stderr(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// `-s NAME` for the daemon: enter the network namespace before anything reads interfaces
+/// or opens a socket (keepalived exits 0 when it cannot; we exit 1).
+fn enter_namespace(name: &str) -> Result<(), ExitCode> {
+    crate::daemon::namespace::enter(name).map_err(|e| {
+        eprintln_lossy(&format!(
+            "keepalived: Unable to set network namespace {name} - exiting ({e})"
+        ));
+        tracing::error!("Unable to set network namespace {name} - exiting ({e})");
+        ExitCode::from(EXIT_FATAL)
+    })
+}
+
 /// `-t`, `-d` or daemon mode.
 fn run(opts: &Options) -> ExitCode {
     let load = opts.load_options();
+    if let Some(ns) = &opts.namespace {
+        if opts.mode() == Mode::Daemon {
+            if let Err(code) = enter_namespace(ns) {
+                return code;
+            }
+        } else if let Err(e) = crate::daemon::namespace::enter(ns) {
+            // `-t`/`-d` check the namespace's interfaces when they can, the host's otherwise.
+            eprintln_lossy(&format!(
+                "keepalived: cannot enter network namespace {ns} ({e}); checking here"
+            ));
+        }
+    }
     match opts.mode() {
         Mode::ConfigTest => {
             let loaded = config::load(&load);
@@ -1280,7 +1312,17 @@ fn run(opts: &Options) -> ExitCode {
         }
         Mode::Daemon => {
             let readable = config_file_readable(&load.path);
-            let loaded = config::load(&load);
+            let mut loaded = config::load(&load);
+            // `net_namespace` in the configuration (overridden by -s): enter it, then read
+            // the configuration again there, so that its interfaces are the namespace's.
+            if opts.namespace.is_none()
+                && let Some(ns) = loaded.config.global.net_namespace.clone()
+            {
+                if let Err(code) = enter_namespace(&ns) {
+                    return code;
+                }
+                loaded = config::load(&load);
+            }
             print_stderr(&loaded.diagnostics.render());
             if !readable {
                 return ExitCode::from(EXIT_NO_CONFIG);

@@ -169,13 +169,18 @@ fn is_supported(first: &str) -> bool {
             "no-syslog",
             "log-facility",
             "dont-release-vrrp",
+            "dont-release-ipvs",
+            "ignore-sigint",
+            "dont-respawn",
+            "checkers_pid",
+            "namespace",
         ]
         .contains(&long.split('=').next().unwrap_or_default()),
         // Short forms: the option letter (combined forms below use supported letters only).
         None => first
             .chars()
             .nth(1)
-            .is_some_and(|c| "fPClDndeitprGSV".contains(c)),
+            .is_some_and(|c| "fPClDndeitprGSVIRcs".contains(c)),
     }
 }
 

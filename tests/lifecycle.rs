@@ -353,3 +353,334 @@ fn init_script_start_reload_dump_stop_in_a_netns() {
     assert!(!r.join("etc/init.d/keepalived").exists());
     assert!(conf.exists(), "uninstall keeps the configuration");
 }
+
+// ===== supervision, -c, -s =====
+
+/// A daemon started directly (`-n`), its output in `log`; killed (process group) if the
+/// test fails before it exits.
+struct Daemon {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(mut cmd: Command, log: PathBuf) -> Daemon {
+        let f = std::fs::File::create(&log).expect("log file");
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(f.try_clone().expect("log fd"))
+            .stderr(f);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        Daemon {
+            child: cmd.spawn().expect("spawn daemon"),
+            log,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (bounded) for the process to exit; its exit code.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut status = None;
+        wait_for(limit, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status.and_then(|s| s.code())
+    }
+
+    fn terminate(&mut self) -> Option<i32> {
+        let _ = kill(Pid::from_raw(self.pid()), Signal::SIGTERM);
+        self.wait_exit(Duration::from_secs(15))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn has_vip(ns: &NetNs, vip: &str) -> bool {
+    let out = ns
+        .command("ip")
+        .args(["-4", "-o", "addr", "show"])
+        .output()
+        .expect("ip addr");
+    String::from_utf8_lossy(&out.stdout).contains(&format!("inet {vip}/24"))
+}
+
+/// VRRP adverts (IPv4, VRID 51, priority above 0, from 198.51.100.1) seen on any interface
+/// of namespace `ns` during `window`: a packet socket, so these are frames on the wire (the
+/// veth carries each one out of eth0 and into its peer: both are counted).
+fn adverts(ns: &str, window: Duration) -> usize {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("netns file");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let all = i32::from((libc::ETH_P_ALL as u16).to_be());
+        let sock =
+            Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(all))).expect("packet");
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let end = Instant::now() + window;
+        let mut buf = [0u8; 2048];
+        let mut n = 0;
+        while Instant::now() < end {
+            let Ok(len) = std::io::Read::read(&mut &sock, &mut buf) else {
+                continue;
+            };
+            let f = &buf[..len];
+            // Ethernet, IPv4, protocol 112 from 198.51.100.1; VRRP: VRID, priority.
+            if f.len() < 14 + 20 + 8 || f[12..14] != [0x08, 0x00] || f[14 + 9] != 112 {
+                continue;
+            }
+            let ihl = usize::from(f[14] & 0x0f) * 4;
+            if f[14 + 12..14 + 16] != [198, 51, 100, 1] || f.len() < 14 + ihl + 8 {
+                continue;
+            }
+            let vrrp = &f[14 + ihl..];
+            if vrrp[1] == 51 && vrrp[2] > 0 {
+                n += 1;
+            }
+        }
+        n
+    })
+    .join()
+    .expect("capture thread")
+}
+
+/// A namespace with eth0 (198.51.100.1/24, its veth peer in the same namespace) and a
+/// configuration for one MASTER instance holding VIP1.
+fn vrrp_ns(tag: &str) -> (NetNs, tempfile::TempDir, PathBuf) {
+    let ns = NetNs::new(tag, &["eth0"]).expect("netns");
+    ns.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"])
+        .expect("address");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, config(&[VIP1])).expect("config");
+    (ns, dir, conf)
+}
+
+/// The test binary must carry the fault-injection hook (Cargo.toml's self dev-dependency).
+fn assert_fault_injection_built_in() {
+    let v = Command::new(env!("CARGO_BIN_EXE_keepalived"))
+        .arg("-v")
+        .output()
+        .expect("-v");
+    let text = String::from_utf8_lossy(&v.stderr);
+    assert!(
+        text.contains("fault injection enabled"),
+        "the test build of keepalived lacks the fault-injection feature:\n{text}"
+    );
+}
+
+#[test]
+fn a_dead_vrrp_task_releases_its_vips_and_is_respawned() {
+    if !netns::gate(
+        "a_dead_vrrp_task_releases_its_vips_and_is_respawned",
+        &[Need::Root, Need::Ip, Need::NetnsWorks],
+    ) {
+        return;
+    }
+    assert_fault_injection_built_in();
+    let (ns, dir, conf) = vrrp_ns("respawn");
+    let p = |f: &str| dir.path().join(f);
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_keepalived"));
+    cmd.args(["-n", "-l", "-D", "--all", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(p("keepalived.pid"))
+        .arg("-r")
+        .arg(p("vrrp.pid"))
+        .arg("-c")
+        .arg(p("checkers.pid"))
+        .env("TMPDIR", dir.path())
+        // The checkers and IPVS tasks die early, the VRRP engine once it is MASTER.
+        .env(
+            "KEEPALIVED_RS_FAULT",
+            "vrrp-panic-after-ms=8000,check-panic-after-ms=1000,ipvs-panic-after-ms=1500",
+        );
+    let started = Instant::now();
+    let mut d = Daemon::start(cmd, p("daemon.log"));
+    let pid = d.pid();
+
+    // -c: the checkers' pid file names the daemon (one process plays every part).
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            std::fs::read_to_string(p("checkers.pid")).is_ok_and(|t| t.trim() == pid.to_string())
+        }),
+        "checkers.pid: {:?}\n{}",
+        std::fs::read_to_string(p("checkers.pid")),
+        d.log_text()
+    );
+
+    assert!(
+        wait_for(Duration::from_secs(7), || has_vip(&ns, VIP1)),
+        "VIP before the fault:\n{}",
+        d.log_text()
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(7000),
+        "MASTER too late to test the fault ({:?})",
+        started.elapsed()
+    );
+    let before = adverts(ns.name(), Duration::from_millis(1200));
+    assert!(before > 0, "no adverts while MASTER:\n{}", d.log_text());
+
+    // The engine panics 8 s after the start: its VIP goes at once (no adverts, no VIP).
+    assert!(
+        wait_for(Duration::from_secs(12), || !has_vip(&ns, VIP1)),
+        "VIP still held after the VRRP task died:\n{}",
+        d.log_text()
+    );
+    let gone_after = started.elapsed();
+    assert!(
+        gone_after < Duration::from_millis(8000 + 2000),
+        "VIP released {gone_after:?} after the start (the fault fires at 8 s)"
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains(&format!("VRRP child process({pid}) died: Respawning")),
+        "{log}"
+    );
+    assert!(log.contains("fault injection: VRRP task panics"), "{log}");
+
+    // Respawned in the same process: MASTER again, VIP back, adverts on the wire.
+    assert!(
+        wait_for(Duration::from_secs(15), || has_vip(&ns, VIP1)),
+        "VIP not taken again after the respawn:\n{}",
+        d.log_text()
+    );
+    let after = adverts(ns.name(), Duration::from_millis(1200));
+    assert!(after > 0, "no adverts after the respawn:\n{}", d.log_text());
+    assert_eq!(d.child.try_wait().ok().flatten(), None, "daemon exited");
+
+    // The checkers and IPVS tasks were respawned too.
+    let log = d.log_text();
+    for want in [
+        format!("Healthcheck child process({pid}) died: Respawning"),
+        format!("IPVS child process({pid}) died: Respawning"),
+    ] {
+        assert!(log.contains(&want), "{want:?} not logged:\n{log}");
+    }
+
+    // An ordinary stop after all that: VIP and pid files gone.
+    assert_eq!(d.terminate(), Some(0), "exit:\n{}", d.log_text());
+    assert!(!has_vip(&ns, VIP1), "VIP after stop");
+    for f in ["keepalived.pid", "vrrp.pid", "checkers.pid"] {
+        assert!(!p(f).exists(), "{f} not removed");
+    }
+}
+
+#[test]
+fn with_dont_respawn_a_dead_vrrp_task_stops_the_daemon_cleanly() {
+    if !netns::gate(
+        "with_dont_respawn_a_dead_vrrp_task_stops_the_daemon_cleanly",
+        &[Need::Root, Need::Ip, Need::NetnsWorks],
+    ) {
+        return;
+    }
+    assert_fault_injection_built_in();
+    let (ns, dir, conf) = vrrp_ns("norespawn");
+    let p = |f: &str| dir.path().join(f);
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_keepalived"));
+    cmd.args(["-n", "-l", "-R", "-P", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(p("keepalived.pid"))
+        .arg("-r")
+        .arg(p("vrrp.pid"))
+        .env("KEEPALIVED_RS_FAULT", "vrrp-panic-after-ms=7000");
+    let mut d = Daemon::start(cmd, p("daemon.log"));
+    let pid = d.pid();
+    assert!(
+        wait_for(Duration::from_secs(6), || has_vip(&ns, VIP1)),
+        "VIP before the fault:\n{}",
+        d.log_text()
+    );
+    let code = d.wait_exit(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "exit after the fault:\n{}", d.log_text());
+    assert!(!has_vip(&ns, VIP1), "VIP left behind:\n{}", d.log_text());
+    for f in ["keepalived.pid", "vrrp.pid"] {
+        assert!(!p(f).exists(), "{f} not removed");
+    }
+    let log = d.log_text();
+    assert!(
+        log.contains(&format!("VRRP child process({pid}) died: Exiting")),
+        "{log}"
+    );
+    assert!(!log.contains("Respawning"), "{log}");
+    assert!(log.contains("Stopped Keepalived"), "{log}");
+}
+
+#[test]
+fn namespace_flag_runs_the_daemon_in_the_named_netns() {
+    if !netns::gate(
+        "namespace_flag_runs_the_daemon_in_the_named_netns",
+        &[Need::Root, Need::Ip, Need::NetnsWorks],
+    ) {
+        return;
+    }
+    let unshare = ["/usr/bin/unshare", "/bin/unshare"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("unshare (util-linux) is needed to start the daemon in an empty netns");
+    let (ns, dir, conf) = vrrp_ns("nsflag");
+    // Default pid paths: keepalived's /run/keepalived/NAMESPACE/ (the name is unique).
+    let piddir = Path::new("/run/keepalived").join(ns.name());
+    let had_run_keepalived = Path::new("/run/keepalived").exists();
+    // The daemon starts in a private, empty network namespace (never the host's) and must
+    // move itself into the named one before it opens anything.
+    let mut cmd = Command::new(unshare);
+    cmd.arg("-n")
+        .arg(env!("CARGO_BIN_EXE_keepalived"))
+        .args(["-n", "-l", "--all", "-s", ns.name(), "-f"])
+        .arg(&conf)
+        .env("TMPDIR", dir.path());
+    let mut d = Daemon::start(cmd, dir.path().join("daemon.log"));
+    let pid = d.pid();
+    assert!(
+        wait_for(Duration::from_secs(10), || has_vip(&ns, VIP1)),
+        "VIP in {}:\n{}",
+        ns.name(),
+        d.log_text()
+    );
+    use std::os::unix::fs::MetadataExt as _;
+    let target = std::fs::metadata(format!("/run/netns/{}", ns.name()))
+        .expect("netns file")
+        .ino();
+    let ours = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .expect("daemon netns")
+        .ino();
+    assert_eq!(ours, target, "the daemon is not in {}", ns.name());
+    for f in ["keepalived.pid", "vrrp.pid", "checkers.pid"] {
+        let text = std::fs::read_to_string(piddir.join(f))
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", piddir.join(f).display(), d.log_text()));
+        assert_eq!(text.trim(), pid.to_string(), "{f}");
+    }
+    assert!(
+        !Path::new("/run/keepalived.pid").exists()
+            || std::fs::read_to_string("/run/keepalived.pid")
+                .is_ok_and(|t| t.trim() != pid.to_string()),
+        "pid file written in /run"
+    );
+    assert_eq!(d.terminate(), Some(0), "exit:\n{}", d.log_text());
+    assert!(!has_vip(&ns, VIP1), "VIP after stop");
+    assert!(!piddir.exists(), "{} not removed", piddir.display());
+    if !had_run_keepalived {
+        assert!(
+            !Path::new("/run/keepalived").exists(),
+            "/run/keepalived not removed"
+        );
+    }
+}

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::dump::{self, Kind};
 use super::notify_systemd::{self as sd, READY, RELOADING, STOPPING};
 use super::reload::{self, Verdict};
+use super::supervise::Lifecycle;
 use crate::config::LoadOptions;
 use crate::config::model::Config;
 use crate::vrrp::engine::Control;
@@ -31,14 +32,25 @@ const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
 
 /// What the signal loop drives.
 pub struct Targets<'a> {
-    /// The VRRP engine, when it runs.
-    pub engine: Option<&'a mpsc::Sender<Control>>,
+    /// The VRRP engine's control channel, when VRRP runs (the supervisor replaces it each
+    /// time it starts the engine again).
+    pub engine: Option<&'a watch::Receiver<mpsc::Sender<Control>>>,
     /// The running configuration: read by the dumps, followed by the checkers.
     pub config: &'a watch::Sender<Arc<Config>>,
     pub checkers_running: bool,
+    /// Marks the shutdown as ordered; asks for one after a death with `-R`.
+    pub life: &'a Lifecycle,
 }
 
-/// Waits for signals until TERM/INT; returns after [`Control::Shutdown`] has been sent.
+impl Targets<'_> {
+    /// The running engine's control channel.
+    fn engine(&self) -> Option<mpsc::Sender<Control>> {
+        self.engine.map(|e| e.borrow().clone())
+    }
+}
+
+/// Waits for signals until TERM/INT (or a shutdown asked for by a supervisor, see
+/// [`super::supervise`]); returns after [`Control::Shutdown`] has been sent.
 pub async fn signal_loop(
     t: &Targets<'_>,
     load: &LoadOptions,
@@ -59,6 +71,7 @@ pub async fn signal_loop(
         tokio::select! {
             // Shutdown is sent before anything is logged: the priority-0 advert waits for it.
             _ = term.recv() => break,
+            () = t.life.shutdown_requested() => break,
             _ = int.recv() => {
                 if !ignore_sigint {
                     break;
@@ -87,7 +100,8 @@ pub async fn signal_loop(
             }
         }
     }
-    if let Some(engine) = t.engine {
+    t.life.begin_shutdown();
+    if let Some(engine) = t.engine() {
         let _ = engine.send(Control::Shutdown).await;
     }
     sd::notify_status(STOPPING, "Stopping");
@@ -99,9 +113,31 @@ async fn on_reload(t: &Targets<'_>, load: &LoadOptions) {
     info!("Reloading ...");
     sd::notify_status(RELOADING, "Reloading");
     match reload::read(load).await {
-        Verdict::Apply(cfg) => {
+        Verdict::Apply(mut cfg) => {
+            // keepalived cannot change these at a reload ("please restart"): they name the
+            // namespace the daemon runs in and its pid files.
+            {
+                let running = t.config.borrow();
+                for (name, old, new) in [
+                    (
+                        "network namespace",
+                        &running.global.net_namespace,
+                        &mut cfg.global.net_namespace,
+                    ),
+                    (
+                        "instance",
+                        &running.global.instance,
+                        &mut cfg.global.instance,
+                    ),
+                ] {
+                    if old != new {
+                        info!("Cannot change {name} at a reload - please restart keepalived");
+                        new.clone_from(old);
+                    }
+                }
+            }
             t.config.send_replace(Arc::new((*cfg).clone()));
-            if let Some(engine) = t.engine {
+            if let Some(engine) = t.engine() {
                 let _ = engine.send(Control::Reload(cfg)).await;
             }
             sd::notify_status(READY, "Running");
@@ -124,7 +160,7 @@ async fn stats(t: &Targets<'_>, clear: bool) {
 
 /// The engine's instances (none without an engine, or if it does not answer in time).
 async fn snapshot(t: &Targets<'_>, clear: bool) -> Vec<InstanceSnapshot> {
-    let Some(engine) = t.engine else {
+    let Some(engine) = t.engine() else {
         return Vec::new();
     };
     let (reply, rx) = oneshot::channel();
