@@ -719,8 +719,23 @@ fn sighup_reload_keeps_state_and_vips_of_unchanged_instances() {
     .unwrap_or_else(|e| panic!("{e}\n{}", logs(&ds)));
 }
 
+/// A second instance held in FAULT by a failing track script (for the reload FIFO test).
+fn faulty_instance() -> String {
+    let mut v = Vi::v2(110);
+    v.name = "VI_2";
+    v.vrid = 52;
+    v.vips = vec!["198.51.100.252/24".to_string()];
+    v.extra = "    track_script {\n        chk_false\n    }".to_string();
+    format!(
+        "vrrp_script chk_false {{\n    script /bin/false\n    interval 1\n}}\n{}",
+        v.text()
+    )
+}
+
 /// Runs one router alone with notify scripts and a FIFO; returns (script lines, FIFO lines).
-fn notify_run(kind: Kind, tag: &str) -> (Vec<String>, Vec<String>) {
+/// With `reload`, `fifo_write_vrrp_states_on_reload` is set and the router is sent SIGHUP
+/// once it is master.
+fn notify_run(kind: Kind, tag: &str, reload: bool) -> (Vec<String>, Vec<String>) {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let lab = Lab::new(tag, 1, 1).expect("lab");
@@ -743,20 +758,48 @@ fn notify_run(kind: Kind, tag: &str) -> (Vec<String>, Vec<String>) {
     );
     let text = conf(
         &format!(
-            "    enable_script_security\n    script_user root\n    vrrp_notify_fifo {}",
-            fifo.display()
+            "    enable_script_security\n    script_user root\n    vrrp_notify_fifo {}{}",
+            fifo.display(),
+            if reload {
+                "\n    fifo_write_vrrp_states_on_reload"
+            } else {
+                ""
+            }
         ),
-        &vi.text(),
+        &(vi.text()
+            + &if reload {
+                faulty_instance()
+            } else {
+                String::new()
+            }),
     );
+    // With a reload, read through one descriptor opened before the daemon starts: a daemon
+    // that reopens its FIFO on reload would otherwise drop what was buffered.
+    let early_reader = reload.then(|| {
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644))
+            .expect("mkfifo");
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .expect("open fifo")
+    });
     let mut d = start(&lab, kind, 0, &text);
     await_only(&lab, VIP4, 0, &[0], Duration::from_secs(8), &[&d]);
     std::thread::sleep(Duration::from_millis(500));
+    if reload {
+        // keepalived's parent passes HUP on to its VRRP child.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.main_pid()), Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     let mut fifo_text = String::new();
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-    {
+    if let Some(mut f) = early_reader.or_else(|| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .ok()
+    }) {
         let mut buf = [0u8; 4096];
         if let Ok(n) = f.read(&mut buf) {
             fifo_text = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -778,8 +821,8 @@ fn notify_scripts_and_fifo_match_keepalived() {
     if !gate("notify_scripts_and_fifo_match_keepalived") {
         return;
     }
-    let (ours_lines, ours_fifo) = notify_run(Kind::Ours, "nto");
-    let (ka_lines, ka_fifo) = notify_run(Kind::Keepalived, "ntk");
+    let (ours_lines, ours_fifo) = notify_run(Kind::Ours, "nto", false);
+    let (ka_lines, ka_fifo) = notify_run(Kind::Keepalived, "ntk", false);
     let sorted = |mut v: Vec<String>| {
         v.sort();
         v
@@ -809,4 +852,29 @@ fn notify_scripts_and_fifo_match_keepalived() {
         ],
         "FIFO lines"
     );
+}
+
+/// `fifo_write_vrrp_states_on_reload`: after SIGHUP an instance whose state the reload did
+/// not change writes it to the FIFO again - except a master, which keepalived 2.2.7
+/// (`vrrp_init_state`) takes straight back to MASTER without a FIFO line.
+#[test]
+fn fifo_states_on_reload_match_keepalived() {
+    let _s = serial();
+    if !gate("fifo_states_on_reload_match_keepalived") {
+        return;
+    }
+    let (_, ours_fifo) = notify_run(Kind::Ours, "nro", true);
+    let (_, ka_fifo) = notify_run(Kind::Keepalived, "nrk", true);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(ours_fifo.clone()),
+        sorted(ka_fifo.clone()),
+        "FIFO lines differ: ours {ours_fifo:?}, keepalived {ka_fifo:?}"
+    );
+    let count = |line: &str| ours_fifo.iter().filter(|l| *l == line).count();
+    assert_eq!(count("INSTANCE \"VI_2\" FAULT 110"), 2, "{ours_fifo:?}");
+    assert_eq!(count("INSTANCE \"VI_1\" MASTER 120"), 1, "{ours_fifo:?}");
 }

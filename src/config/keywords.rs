@@ -352,7 +352,7 @@ pub static KEYWORDS: &[Keyword] = &[
     kw!(GlobalDefs, "lvs_notify_fifo", K::Args, "", S),
     kw!(GlobalDefs, "lvs_notify_fifo_script", K::Script, "", S),
     kw!(GlobalDefs, "vrrp_notify_priority_changes", K::Flag, "", I),
-    kw!(GlobalDefs, "fifo_write_vrrp_states_on_reload", K::Flag, "", I),
+    kw!(GlobalDefs, "fifo_write_vrrp_states_on_reload", K::Flag, "", S),
     kw!(GlobalDefs, "snmp_socket", K::Str, "", I),
     kw!(GlobalDefs, "enable_traps", K::Flag, "", I),
     kw!(GlobalDefs, "enable_snmp_vrrp", K::Flag, "", I),

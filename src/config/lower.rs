@@ -833,6 +833,7 @@ impl Lowerer {
                 }
             }
             "enable_script_security" => g.enable_script_security = true,
+            "fifo_write_vrrp_states_on_reload" => g.fifo_write_vrrp_states_on_reload = true,
             "dynamic_interfaces" => g.dynamic_interfaces = true,
             "default_interface" => {
                 let v = self.string(n, d);

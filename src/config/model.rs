@@ -115,6 +115,9 @@ pub struct GlobalDefs {
     pub no_email_faults: bool,
     pub no_checker_emails: bool,
     pub enable_script_security: bool,
+    /// `fifo_write_vrrp_states_on_reload`: every instance and group writes its state to the
+    /// notify FIFOs after a reload, changed or not.
+    pub fifo_write_vrrp_states_on_reload: bool,
     pub script_user: Option<(String, Option<String>)>,
     pub vrrp_version: u8,
     pub vrrp_strict: bool,
@@ -166,6 +169,7 @@ impl Default for GlobalDefs {
             no_email_faults: false,
             no_checker_emails: false,
             enable_script_security: false,
+            fifo_write_vrrp_states_on_reload: false,
             script_user: None,
             vrrp_version: 2,
             vrrp_strict: false,

@@ -1032,7 +1032,23 @@ impl Engine {
         // unless their names change).
         self.notifier.env = super::notify::ScriptEnv::new(&cfg);
         self.alerter = crate::alert::Alerter::new(&cfg);
+        // States before the reload, for `fifo_write_vrrp_states_on_reload`.
+        let mut before: HashMap<(bool, String), State> = HashMap::new();
+        for inst in &old_insts {
+            let s = inst.slot;
+            if let Some(u) = old_units.get(s.unit) {
+                before.insert((false, inst.name.clone()), u.instance(s.member).state());
+            }
+        }
+        for u in &old_units {
+            if let Unit::Group(g, _, _) = u {
+                before.insert((true, g.name().to_string()), g.state());
+            }
+        }
         self.build(&cfg, Some((old_units, old_insts)));
+        if cfg.global.fifo_write_vrrp_states_on_reload {
+            self.write_states_to_fifos(&before);
+        }
         info!("Reload finished");
     }
 
@@ -1115,6 +1131,31 @@ impl Engine {
             }
         };
         self.apply_all(slot.unit, acts, rx);
+    }
+
+    /// keepalived `vrrp_init_state` on reload with `fifo_write_vrrp_states_on_reload`: every
+    /// group, and every instance other than a master, whose state the reload did not change
+    /// writes it to the notify FIFOs (one that changed was notified in full already).
+    fn write_states_to_fifos(&mut self, before: &HashMap<(bool, String), State>) {
+        let mut lines = Vec::new();
+        for u in &self.units {
+            if let Unit::Group(g, _, _) = u
+                && before.get(&(true, g.name().to_string())) == Some(&g.state())
+            {
+                lines.push((Subject::Group, g.name().to_string(), g.state(), 0));
+            }
+        }
+        for i in 0..self.insts.len() {
+            let (name, state) = (self.insts[i].name.clone(), self.state_of(i));
+            // A master goes straight back to MASTER without a line (vrrp_init_state).
+            if state != State::Master && before.get(&(false, name.clone())) == Some(&state) {
+                let prio = self.instance_of(i).effective_priority().0;
+                lines.push((Subject::Instance, name, state, prio));
+            }
+        }
+        for (subject, name, state, prio) in lines {
+            self.notifier.fifo_state(subject, &name, state, prio);
+        }
     }
 
     fn state_of(&self, i: usize) -> State {
@@ -1532,6 +1573,21 @@ impl Engine {
             }
             State::Stop => info!("({name}) Stopping"),
             State::Init => {}
+        }
+    }
+}
+
+/// An engine that goes away without an ordered shutdown (a panic unwinding through
+/// [`Engine::run`], or its task being aborted) takes its helper tasks with it: the link
+/// poller, the script runners and the receive tasks would otherwise live on until their next
+/// send failed. Its VIPs are the daemon's to release (`daemon::host::Ledger`).
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for h in self.helpers.drain(..) {
+            h.abort();
+        }
+        for (_, h) in self.sockets.rx.drain() {
+            h.abort();
         }
     }
 }

@@ -828,7 +828,30 @@ impl Instance {
                 self.ms_down_timer = self.mdi();
                 self.init_sands(now);
             }
-            _ => self.startup(now, group_state, out),
+            _ => {
+                let start = out.len();
+                self.startup(now, group_state, out);
+                // keepalived `vrrp_init_state`: the state was restored from before the reload,
+                // so an instance still in FAULT has not changed state - nothing to log or
+                // notify (its notify_fault script does not run again).
+                if prev.state == State::Fault && self.state == State::Fault {
+                    let mut i = start;
+                    while i < out.len() {
+                        if matches!(
+                            out[i],
+                            Action::Transition {
+                                to: State::Fault,
+                                ..
+                            } | Action::Notify(State::Fault)
+                        ) {
+                            out.remove(i);
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    self.fault_notified = prev.fault_notified;
+                }
+            }
         }
     }
 

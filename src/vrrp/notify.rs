@@ -406,6 +406,12 @@ impl Notifier {
         self.fifo_line(subject, name, &state.to_string(), priority);
     }
 
+    /// The FIFO line alone (keepalived `notify_instance_fifo` / `notify_group_fifo`, for
+    /// `fifo_write_vrrp_states_on_reload`).
+    pub fn fifo_state(&mut self, subject: Subject, name: &str, state: State, priority: u8) {
+        self.fifo_line(subject, name, &state.to_string(), priority);
+    }
+
     /// A FIFO-only event (`MASTER_RX_LOWER_PRI`, `MASTER_PRIORITY`, `BACKUP_PRIORITY`),
     /// with its script when there is one.
     pub fn event(&mut self, name: &str, event: &str, priority: u8, script: Option<&Script>) {
