@@ -631,11 +631,41 @@ fn namespace_flag_runs_the_daemon_in_the_named_netns() {
     ) {
         return;
     }
+    run_in_named_netns("nsflag", false);
+}
+
+/// `net_namespace NAME` in global_defs does what `-s NAME` does.
+#[test]
+fn net_namespace_in_the_config_runs_the_daemon_in_the_named_netns() {
+    if !netns::gate(
+        "net_namespace_in_the_config_runs_the_daemon_in_the_named_netns",
+        &[Need::Root, Need::Ip, Need::NetnsWorks],
+    ) {
+        return;
+    }
+    run_in_named_netns("nscfg", true);
+}
+
+/// Starts the daemon in a private empty netns, told to move into a named one by `-s`
+/// (`via_config` false) or by `net_namespace` (true), and checks where it runs and writes.
+fn run_in_named_netns(tag: &str, via_config: bool) {
     let unshare = ["/usr/bin/unshare", "/bin/unshare"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("unshare (util-linux) is needed to start the daemon in an empty netns");
-    let (ns, dir, conf) = vrrp_ns("nsflag");
+    let (ns, dir, conf) = vrrp_ns(tag);
+    if via_config {
+        let text = std::fs::read_to_string(&conf).expect("config");
+        std::fs::write(
+            &conf,
+            text.replacen(
+                "global_defs {",
+                &format!("global_defs {{\n    net_namespace {}", ns.name()),
+                1,
+            ),
+        )
+        .expect("config");
+    }
     // Default pid paths: keepalived's /run/keepalived/NAMESPACE/ (the name is unique).
     let piddir = Path::new("/run/keepalived").join(ns.name());
     let had_run_keepalived = Path::new("/run/keepalived").exists();
@@ -644,7 +674,13 @@ fn namespace_flag_runs_the_daemon_in_the_named_netns() {
     let mut cmd = Command::new(unshare);
     cmd.arg("-n")
         .arg(env!("CARGO_BIN_EXE_keepalived"))
-        .args(["-n", "-l", "--all", "-s", ns.name(), "-f"])
+        .args(["-n", "-l", "--all"])
+        .args(if via_config {
+            vec![]
+        } else {
+            vec!["-s", ns.name()]
+        })
+        .arg("-f")
         .arg(&conf)
         .env("TMPDIR", dir.path());
     let mut d = Daemon::start(cmd, dir.path().join("daemon.log"));

@@ -749,7 +749,27 @@ impl Lowerer {
             "virtual_server" => self.virtual_server(n, d),
             "instance" => self.config.global.instance = self.string(&n, d),
             "use_pid_dir" => self.config.global.use_pid_dir = self.flag(&n, d),
+            "net_namespace" => self.net_namespace(&n, d),
             _ => self.generic(&n, d),
+        }
+    }
+
+    /// `net_namespace NAME` (global_parser.c `net_namespace_handler`): the first one wins.
+    /// The daemon enters the namespace and reads the configuration again there
+    /// (`daemon::namespace`); pid files then go under /run/keepalived/NAME.
+    fn net_namespace(&mut self, n: &Node, d: &mut Diagnostics) {
+        let Some(name) = n.arg(1) else {
+            d.error(E::General, n.loc(), "net_namespace name missing - ignoring");
+            return;
+        };
+        if self.config.global.net_namespace.is_none() {
+            self.config.global.net_namespace = Some(name.to_string());
+        } else {
+            d.error(
+                E::General,
+                n.line.loc_of(1),
+                format!("Duplicate net_namespace definition {name} - ignoring"),
+            );
         }
     }
 
@@ -992,6 +1012,7 @@ impl Lowerer {
             }
             "instance" => self.config.global.instance = self.string(n, d),
             "use_pid_dir" => self.config.global.use_pid_dir = true,
+            "net_namespace" => self.net_namespace(n, d),
             _ => self.generic(n, d),
         }
     }
