@@ -127,7 +127,16 @@ impl ScriptEnv {
                 }
             },
         };
-        let path = resolve(first);
+        // lib/notify.c `check_script_secure`: a `</file` redirection test goes to the shell
+        // as it is (nothing to check); a bare name must be found in PATH.
+        let redirect = first
+            .strip_prefix('<')
+            .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with('/'));
+        let path = if redirect { None } else { resolve(first) };
+        if path.is_none() && !redirect {
+            tracing::warn!("Cannot find script {first} in path - disabling");
+            return None;
+        }
         let mut direct = false;
         if let Some(path) = &path {
             match std::fs::metadata(path) {
@@ -199,8 +208,8 @@ impl ScriptEnv {
     }
 }
 
-/// A bare name is searched in `PATH` (keepalived `find_path`); `None` for `/bin/sh` scripts
-/// that are not files at all (e.g. shell builtins).
+/// A bare name is searched in `PATH` (keepalived `find_path`); `None` when it is not there
+/// (the script is then disabled, as keepalived does, unless it is a `</file` test).
 fn resolve(first: &str) -> Option<PathBuf> {
     if first.contains('/') {
         return Some(PathBuf::from(first));
@@ -500,6 +509,26 @@ fn open_fifo(env: &ScriptEnv, kind: &str, name: &str, script: Option<&Command>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_name_missing_from_path_is_disabled_but_a_file_test_is_not() {
+        let env = ScriptEnv::new(&Config::default());
+        let cmd = |w: &str| Command {
+            args: vec![w.to_string()],
+            user: None,
+            group: None,
+            loc: Default::default(),
+        };
+        assert!(
+            env.prepare(&cmd("keepalived-rs-no-such-script"), "test")
+                .is_none()
+        );
+        let file_test = env
+            .prepare(&cmd("</etc/hostname"), "test")
+            .expect("file test");
+        assert!(!file_test.direct, "goes through /bin/sh");
+        assert!(env.prepare(&cmd("true"), "test").is_some_and(|s| s.direct));
+    }
 
     #[test]
     fn root_owned_system_paths_are_secure() {
