@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -30,6 +30,7 @@ use super::proto::checker::{self, Checker, Outcome};
 use super::proto::pool::{
     self, DestRole, Pool, ServiceTable, WeightChange, fifo_rs_line, fifo_vs_line,
 };
+use super::snapshot::{self, HealthSnapshot, Memory};
 use crate::alert::{self, Alerter};
 use crate::config::model::{Command, Config};
 use crate::ipvs::desired::{self, DesiredTable};
@@ -43,6 +44,10 @@ pub struct HealthTable {
     /// The configuration `services` follows (it changes on reload).
     pub config: Option<Arc<Config>>,
 }
+
+/// A request for the checkers' live state (USR1's `keepalived_check.data`): the engine
+/// answers with a [`HealthSnapshot`] built when the request arrives.
+pub type SnapshotRequest = oneshot::Sender<HealthSnapshot>;
 
 /// Counters for benchmarks and status dumps.
 #[derive(Debug, Default)]
@@ -125,15 +130,18 @@ where
     F: Future<Output = ()>,
 {
     let (_keep, configs) = watch::channel(config);
-    run_desired(configs, tx, shutdown).await
+    let (_no_requests, requests) = mpsc::channel(1);
+    run_desired(configs, tx, shutdown, requests).await
 }
 
 /// [`run`] following configuration reloads (each new value on `configs`), as
-/// [`run_reloadable`] does.
+/// [`run_reloadable`] does, and answering `requests` for the live state (the daemon's USR1
+/// dump) until the senders are gone or the checkers stop.
 pub async fn run_desired<F>(
     configs: watch::Receiver<Arc<Config>>,
     tx: watch::Sender<DesiredTable>,
     shutdown: F,
+    requests: mpsc::Receiver<SnapshotRequest>,
 ) where
     F: Future<Output = ()>,
 {
@@ -147,7 +155,7 @@ pub async fn run_desired<F>(
         }
     };
     tokio::join!(
-        run_reloadable(configs, htx, shutdown, Options::default()),
+        drive(configs, htx, shutdown, Options::default(), Some(requests)),
         convert
     );
 }
@@ -208,10 +216,23 @@ pub async fn run_with<F>(
 /// ones stop. Real servers found again (same virtual server, same address and port) keep
 /// their alive state, and a sorry server already in stays in.
 pub async fn run_reloadable<F>(
+    configs: watch::Receiver<Arc<Config>>,
+    tx: watch::Sender<HealthTable>,
+    shutdown: F,
+    opts: Options,
+) where
+    F: Future<Output = ()>,
+{
+    drive(configs, tx, shutdown, opts, None).await
+}
+
+/// [`run_reloadable`], answering snapshot requests when given a channel for them.
+async fn drive<F>(
     mut configs: watch::Receiver<Arc<Config>>,
     tx: watch::Sender<HealthTable>,
     shutdown: F,
     opts: Options,
+    requests: Option<mpsc::Receiver<SnapshotRequest>>,
 ) where
     F: Future<Output = ()>,
 {
@@ -243,10 +264,22 @@ pub async fn run_reloadable<F>(
     probes.sync(&plan, epoch, &msg_tx, &tls, &opts);
 
     let mut reloads_open = true;
+    let mut memory = Memory::default();
+    let mut requests_open = requests.is_some();
+    let (_none, idle) = mpsc::channel(1);
+    let mut requests = requests.unwrap_or(idle);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            req = requests.recv(), if requests_open => match req {
+                // Built now, from the state every report so far has left (a dropped
+                // requester has timed out: nothing to do).
+                Some(reply) => {
+                    let _ = reply.send(snapshot::build(&config, &plan, &pool, &memory));
+                }
+                None => requests_open = false,
+            },
             r = configs.changed(), if reloads_open => {
                 if r.is_err() {
                     reloads_open = false;
@@ -254,7 +287,8 @@ pub async fn run_reloadable<F>(
                 }
                 config = configs.borrow_and_update().clone();
                 let (new_plan, mut new_pool) = probes.plan(&config);
-                migrate(&plan, &pool, &new_plan, &mut new_pool);
+                memory = memory.reloaded();
+                migrate(&plan, &pool, &new_plan, &mut new_pool, &mut memory);
                 info!(probes = new_plan.probes.len(), "reloading health checkers");
                 notifier = Notifier::new(&config, &new_plan, opts.trace.clone());
                 let init = new_pool.handle(pool::Event::Init);
@@ -274,7 +308,12 @@ pub async fn run_reloadable<F>(
                             let a = pool.handle(ev);
                             notifier.apply(&a, &pool)
                         }
-                        Msg::Checker { ev, mail } => notifier.checker(&mut pool, ev, mail),
+                        Msg::Checker { ev, mail } => {
+                            if let pool::Event::Checker { id, .. } = ev {
+                                memory.ran(id);
+                            }
+                            notifier.checker(&mut pool, ev, mail)
+                        }
                     };
                     next = msg_rx.try_recv().ok();
                 }
@@ -380,8 +419,9 @@ impl Probes {
 }
 
 /// keepalived `clear_diff_services` / `migrate_checkers`: carry real-server and checker
-/// state from the old pool to the new one.
-fn migrate(old_plan: &Plan, old: &Pool, new_plan: &Plan, new: &mut Pool) {
+/// state from the old pool to the new one, and mark in `memory` what was found again
+/// (keepalived's `reloaded` flags and `peffective_weight`).
+fn migrate(old_plan: &Plan, old: &Pool, new_plan: &Plan, new: &mut Pool, memory: &mut Memory) {
     let mut old_vs: HashMap<&str, usize> = HashMap::new();
     for (v, name) in old_plan.vs_names.iter().enumerate() {
         old_vs.entry(name.as_str()).or_insert(v);
@@ -405,8 +445,10 @@ fn migrate(old_plan: &Plan, old: &Pool, new_plan: &Plan, new: &mut Pool) {
                 .map(|s| old.checker_up(s.checker))
                 .collect();
             new.migrate_rs(v, r, old.rs_alive(ov, or), &slot_up);
+            memory.reloaded_rs.insert((v, r), old.rs_weight(ov, or));
         }
         new.migrate_vs(v, old.quorum_up(ov), old.service_table(ov).sorry_active);
+        memory.reloaded_vs.insert(v);
     }
 }
 

@@ -867,38 +867,739 @@ pub fn data(cfg: &Config, insts: &[InstanceSnapshot]) -> String {
     o
 }
 
-/// `keepalived_check.data`, as far as keepalived-rs has the data: the configured virtual
-/// and real servers, named as keepalived's checker logs name them (`[ADDR]:PROTO:PORT`).
-pub fn check_data(cfg: &Config) -> String {
-    use crate::config::model::{Protocol, VsAddress};
-    let proto = |p: Protocol| match p {
+// ===== keepalived_check.data =====
+
+/// The kernel's IPVS counters for the check dump, or why there are none.
+pub type Counters<'a> = Result<&'a crate::ipvs::KernelTable, &'a str>;
+
+/// keepalived's `format_decimal(val, TIMER_HZ_DIGITS)`: microseconds as seconds with six
+/// decimals.
+fn secs6(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
+fn proto_name(p: crate::config::model::Protocol) -> &'static str {
+    use crate::config::model::Protocol;
+    match p {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
         Protocol::Sctp => "sctp",
-    };
-    let mut o = String::new();
-    global_section(&mut o, cfg);
-    if !cfg.virtual_servers.is_empty() {
-        let _ = writeln!(o, "------< LVS Topology >------");
-        for vs in &cfg.virtual_servers {
-            let name = match &vs.address {
-                VsAddress::Ip { addr, port } => format!("[{addr}]:{}:{port}", proto(vs.protocol)),
-                VsAddress::Fwmark { mark, .. } => format!("FWM {mark}"),
-                VsAddress::Group(g) => format!("GROUP {g}"),
+    }
+}
+
+/// check_data.c `dump_forwarding_method` (built with tunnel types and checksum flags, as
+/// Debian's 2.2.7 is). keepalived leaves `prefix` out of the GUE and GRE lines; so do we.
+fn forwarding_line(o: &mut String, prefix: &str, f: &crate::config::model::Forwarding) {
+    use crate::config::model::{Forwarding, TunCsum, TunType};
+    let m = "forwarding method = ";
+    match f {
+        Forwarding::Nat => {
+            let _ = writeln!(o, "   {prefix}{m}NAT");
+        }
+        Forwarding::Dr => {
+            let _ = writeln!(o, "   {prefix}{m}DR");
+        }
+        Forwarding::Tun { kind, port, csum } => {
+            let csum = match csum {
+                None | Some(TunCsum::NoCsum) => ", no checksum",
+                Some(TunCsum::Csum) => ", checksum",
+                Some(TunCsum::RemCsum) => ", remote checksum",
             };
-            let _ = writeln!(o, " VS = {name}");
-            let _ = writeln!(o, "   lb_algo = {}", vs.scheduler);
-            for rs in &vs.real_servers {
-                let _ = writeln!(
-                    o,
-                    "   RS = [{}]:{}:{}, weight = {}",
-                    rs.addr,
-                    proto(vs.protocol),
-                    rs.port,
-                    rs.weight
-                );
+            match kind {
+                None | Some(TunType::Ipip) => {
+                    let _ = writeln!(o, "   {prefix}{m}TUN, type = IPIP");
+                }
+                Some(TunType::Gue) => {
+                    let _ = writeln!(
+                        o,
+                        "   {m}TUN, type = GUE, port = {}{csum}",
+                        port.unwrap_or(0)
+                    );
+                }
+                Some(TunType::Gre) => {
+                    let _ = writeln!(o, "   {m}TUN, type = GRE{csum}");
+                }
             }
         }
+    }
+}
+
+/// keepalived `cmd_str` and the uid:gid the script runs as (its own `user`, else
+/// `script_user`, else `keepalived_script` if it exists, else ours).
+fn script_words(cfg: &Config, c: &crate::config::model::Command) -> String {
+    let lookup = |user: &str, group: Option<&str>| -> Option<(u32, u32)> {
+        let u = nix::unistd::User::from_name(user).ok().flatten()?;
+        let gid = match group {
+            Some(g) => nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()?
+                .gid
+                .as_raw(),
+            None => u.gid.as_raw(),
+        };
+        Some((u.uid.as_raw(), gid))
+    };
+    let ids = match (&c.user, &cfg.global.script_user) {
+        (Some(u), _) => lookup(u, c.group.as_deref()),
+        (None, Some((u, g))) => lookup(u, g.as_deref()),
+        (None, None) => lookup("keepalived_script", None),
+    }
+    .unwrap_or((
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    ));
+    format!("{}, uid:gid {}:{}", c.args.join(" "), ids.0, ids.1)
+}
+
+fn vs_family_line(cfg: &Config, vs: &crate::config::model::VirtualServer) -> &'static str {
+    use crate::config::model::{Family, VsAddress, VsGroupEntry};
+    let of = |a: IpAddr| {
+        if a.is_ipv4() {
+            Family::Inet
+        } else {
+            Family::Inet6
+        }
+    };
+    let fam = match &vs.address {
+        VsAddress::Ip { addr, .. } => of(*addr),
+        _ if vs.ip_family != Family::Unspecified => vs.ip_family,
+        _ => vs
+            .sorry_server
+            .map(|(a, _)| of(a))
+            .or_else(|| vs.real_servers.first().map(|r| of(r.addr)))
+            .unwrap_or(Family::Unspecified),
+    };
+    match fam {
+        Family::Inet => "inet",
+        Family::Inet6 => "inet6",
+        Family::Unspecified => {
+            let group = match &vs.address {
+                VsAddress::Group(g) => cfg.vs_groups.iter().find(|x| x.name == *g),
+                _ => None,
+            };
+            let fams: Vec<bool> = group
+                .into_iter()
+                .flat_map(|g| &g.entries)
+                .map(|(e, _)| match e {
+                    VsGroupEntry::Range { first, .. } => first.is_ipv4(),
+                    VsGroupEntry::Fwmark { family, .. } => *family != Family::Inet6,
+                })
+                .collect();
+            if fams.contains(&true) && fams.contains(&false) {
+                "IPv4 & IPv6"
+            } else {
+                "unknown"
+            }
+        }
+    }
+}
+
+/// check_data.c `dump_vsg`, without the per-entry `Alive:` and `reloaded` lines
+/// (keepalived-rs keeps no per-entry state).
+fn vs_group_section(o: &mut String, g: &crate::config::model::VsGroup) {
+    use crate::config::model::{Family, VsGroupEntry};
+    let v4 = g.entries.iter().any(|(e, _)| match e {
+        VsGroupEntry::Range { first, .. } => first.is_ipv4(),
+        VsGroupEntry::Fwmark { family, .. } => *family != Family::Inet6,
+    });
+    let v6 = g.entries.iter().any(|(e, _)| match e {
+        VsGroupEntry::Range { first, .. } => first.is_ipv6(),
+        VsGroupEntry::Fwmark { family, .. } => *family == Family::Inet6,
+    });
+    let _ = writeln!(o, " ------< Virtual server group >------");
+    let _ = writeln!(
+        o,
+        " Virtual Server Group = {}, IPv4 = {}, IPv6 = {}",
+        g.name,
+        on_off(v4, "yes", "no"),
+        on_off(v6, "yes", "no")
+    );
+    for (e, _) in &g.entries {
+        match e {
+            VsGroupEntry::Range { first, last, port } if first != last => {
+                let _ = writeln!(o, "   VIP Range = {first}-{last}, VPORT = {port}");
+            }
+            VsGroupEntry::Range { first, port, .. } => {
+                let _ = writeln!(o, "   VIP = {first}, VPORT = {port}");
+            }
+            VsGroupEntry::Fwmark { mark, family } => {
+                let f = match family {
+                    Family::Inet => " IPv4",
+                    Family::Inet6 => " IPv6",
+                    Family::Unspecified => "",
+                };
+                let _ = writeln!(o, "   FWMARK = {mark}{f}");
+            }
+        }
+    }
+}
+
+/// check_data.c `dump_vs` (and `dump_rs` for each real server).
+fn vs_section(
+    o: &mut String,
+    cfg: &Config,
+    vs: &crate::config::model::VirtualServer,
+    live: Option<&crate::check::snapshot::VsHealth>,
+) {
+    use crate::config::model::VsAddress;
+    let _ = writeln!(o, " ------< Virtual server >------");
+    match &vs.address {
+        VsAddress::Group(_) => {
+            let _ = writeln!(o, " VS GROUP = {}", crate::check::plan::vs_name(vs));
+        }
+        VsAddress::Fwmark { mark, .. } => {
+            let _ = writeln!(o, " VS FWMARK = {mark}");
+        }
+        VsAddress::Ip { addr, port } => {
+            let _ = writeln!(o, " VS VIP = {addr}, VPORT = {port}");
+        }
+    }
+    if let Some(h) = &vs.virtualhost {
+        let _ = writeln!(o, "   VirtualHost = {h}");
+    }
+    let _ = writeln!(o, "   Address family = {}", vs_family_line(cfg, vs));
+    let t = &vs.timing;
+    let _ = writeln!(
+        o,
+        "   connection timeout = {}",
+        secs6(t.connect_timeout.map_or(5_000_000, |m| m.0))
+    );
+    let _ = writeln!(
+        o,
+        "   delay_loop = {}",
+        secs6(t.delay_loop.map_or(60_000_000, |m| m.0))
+    );
+    let _ = writeln!(o, "   lvs_sched = {}", vs.scheduler);
+    let flag = |names: &[&str]| {
+        on_off(
+            vs.sched_flags.iter().any(|f| names.contains(&f.as_str())),
+            "enabled",
+            "disabled",
+        )
+    };
+    let _ = writeln!(o, "   Hashed = {}", flag(&["hashed"]));
+    match vs.scheduler.as_str() {
+        "sh" => {
+            let _ = writeln!(o, "   sh-port = {}", flag(&["sh-port", "flag-1"]));
+            let _ = writeln!(o, "   sh-fallback = {}", flag(&["sh-fallback", "flag-2"]));
+        }
+        "mh" => {
+            let _ = writeln!(o, "   mh-port = {}", flag(&["mh-port", "flag-2"]));
+            let _ = writeln!(o, "   mh-fallback = {}", flag(&["mh-fallback", "flag-1"]));
+        }
+        _ => {
+            let _ = writeln!(
+                o,
+                "   flag-1 = {}",
+                flag(&["flag-1", "sh-port", "mh-fallback"])
+            );
+            let _ = writeln!(
+                o,
+                "   flag-2 = {}",
+                flag(&["flag-2", "sh-fallback", "mh-port"])
+            );
+            let _ = writeln!(o, "   flag-3 = {}", flag(&["flag-3"]));
+        }
+    }
+    let ops = vs.sched_flags.iter().any(|f| f == "ops");
+    let _ = writeln!(
+        o,
+        "   One packet scheduling = {}{}",
+        on_off(ops, "enabled", "disabled"),
+        on_off(
+            ops && vs.protocol != crate::config::model::Protocol::Udp,
+            " (inactive due to not UDP)",
+            ""
+        )
+    );
+    // keepalived: a granularity without a timeout gets the default timeout (360 s).
+    let timeout = vs
+        .persistence_timeout
+        .or(vs.persistence_granularity.as_ref().map(|_| 360));
+    if let Some(t) = timeout.filter(|t| *t != 0) {
+        let _ = writeln!(o, "   persistence timeout = {t}");
+    }
+    if let Some(g) = &vs.persistence_granularity {
+        let _ = writeln!(o, "   persistence granularity = {g}");
+    }
+    let _ = writeln!(
+        o,
+        "   protocol = {}",
+        proto_name(vs.protocol).to_uppercase()
+    );
+    let _ = writeln!(o, "   alpha is {}", on_off(vs.alpha, "ON", "OFF"));
+    let _ = writeln!(o, "   omega is {}", on_off(vs.omega, "ON", "OFF"));
+    if let Some(r) = t.retry {
+        let _ = writeln!(o, "   Retry count = {r}");
+    }
+    if let Some(d) = t.delay_before_retry {
+        let _ = writeln!(o, "   Retry delay = {}", secs6(d.0));
+    }
+    if let Some(w) = t.warmup {
+        let _ = writeln!(o, "   Warmup = {}", secs6(w.0));
+    }
+    let _ = writeln!(
+        o,
+        "   Inhibit on failure is {}",
+        on_off(vs.inhibit_on_failure, "ON", "OFF")
+    );
+    let (quorum, hysteresis) =
+        live.map_or((vs.quorum, vs.hysteresis), |l| (l.quorum, l.hysteresis));
+    let _ = writeln!(o, "   quorum = {quorum}, hysteresis = {hysteresis}");
+    if let Some(c) = &vs.quorum_up {
+        let _ = writeln!(o, "   Quorum up notify script = {}", script_words(cfg, c));
+    }
+    if let Some(c) = &vs.quorum_down {
+        let _ = writeln!(o, "   Quorum down notify script = {}", script_words(cfg, c));
+    }
+    if vs.ha_suspend {
+        let _ = writeln!(o, "   Using HA suspend");
+    }
+    let _ = writeln!(
+        o,
+        "   Using smtp notification = {}",
+        on_off(crate::alert::Alerter::vs_wants(cfg, vs), "yes", "no")
+    );
+    forwarding_line(o, "default ", &vs.forwarding);
+    if let Some((addr, port)) = vs.sorry_server {
+        let dup = vs
+            .real_servers
+            .iter()
+            .any(|r| r.addr == addr && r.port == port);
+        let _ = writeln!(
+            o,
+            "   sorry server {}= [{addr}]:{}:{port}",
+            on_off(dup, "(duplicates rs) ", ""),
+            proto_name(vs.protocol)
+        );
+        let fwd = vs
+            .sorry_server_forwarding
+            .as_ref()
+            .unwrap_or(&vs.forwarding);
+        forwarding_line(o, "  ", fwd);
+        let _ = writeln!(
+            o,
+            "     Inhibit on failure is {}",
+            on_off(vs.sorry_server_inhibit, "ON", "OFF")
+        );
+    }
+    if let Some(l) = live {
+        // keepalived 2.2.7 never sets a virtual server's `alive` (only a reload copies it),
+        // so its dump always shows 0 here; we show the same.
+        let _ = writeln!(o, "   alive = 0");
+        let _ = writeln!(o, "   quorum_state_up = {}", u8::from(l.quorum_up));
+        let _ = writeln!(o, "   reloaded = {}", u8::from(l.reloaded));
+    }
+    for (r, rs) in vs.real_servers.iter().enumerate() {
+        rs_section(o, cfg, vs, rs, live.and_then(|l| l.real_servers.get(r)));
+    }
+}
+
+/// check_data.c `dump_rs`.
+fn rs_section(
+    o: &mut String,
+    cfg: &Config,
+    vs: &crate::config::model::VirtualServer,
+    rs: &crate::config::model::RealServer,
+    live: Option<&crate::check::snapshot::RsHealth>,
+) {
+    use crate::check::proto::pool::real_weight;
+    let eff = live.map_or(i64::from(rs.weight), |l| l.effective_weight);
+    let _ = writeln!(o, "   ------< Real server >------");
+    let _ = writeln!(
+        o,
+        "   RIP = {}, RPORT = {}, WEIGHT = {} EFF WEIGHT = {eff}",
+        rs.addr,
+        rs.port,
+        real_weight(eff)
+    );
+    forwarding_line(o, "", rs.forwarding.as_ref().unwrap_or(&vs.forwarding));
+    let _ = writeln!(
+        o,
+        "   Alpha is {}",
+        on_off(rs.alpha.unwrap_or(vs.alpha), "ON", "OFF")
+    );
+    let rt = rs.timing.as_deref().copied().unwrap_or_default();
+    let vt = &vs.timing;
+    let _ = writeln!(
+        o,
+        "   connection timeout = {}",
+        secs6(
+            rt.connect_timeout
+                .or(vt.connect_timeout)
+                .map_or(5_000_000, |m| m.0)
+        )
+    );
+    let _ = writeln!(
+        o,
+        "   connection limit range = {} -> {}",
+        rs.lthreshold.unwrap_or(0),
+        rs.uthreshold.unwrap_or(0)
+    );
+    let _ = writeln!(
+        o,
+        "   Delay loop = {}",
+        secs6(rt.delay_loop.or(vt.delay_loop).map_or(60_000_000, |m| m.0))
+    );
+    if let Some(r) = rt.retry.or(vt.retry) {
+        let _ = writeln!(o, "   Retry count = {r}");
+    }
+    if let Some(d) = rt.delay_before_retry.or(vt.delay_before_retry) {
+        let _ = writeln!(o, "   Retry delay = {}", secs6(d.0));
+    }
+    if let Some(w) = rt.warmup.or(vt.warmup) {
+        let _ = writeln!(o, "   Warmup = {}", secs6(w.0));
+    }
+    let inhibit = rs.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure);
+    let _ = writeln!(
+        o,
+        "   Inhibit on failure is {}",
+        on_off(inhibit, "ON", "OFF")
+    );
+    if let Some(c) = &rs.notify_up {
+        let _ = writeln!(o, "     RS up notify script = {}", script_words(cfg, c));
+    }
+    if let Some(c) = &rs.notify_down {
+        let _ = writeln!(o, "     RS down notify script = {}", script_words(cfg, c));
+    }
+    if let Some(h) = &rs.virtualhost {
+        let _ = writeln!(o, "    VirtualHost = '{h}'");
+    }
+    let _ = writeln!(
+        o,
+        "   Using smtp notification = {}",
+        on_off(crate::alert::Alerter::rs_wants(cfg, rs), "yes", "no")
+    );
+    let _ = writeln!(o, "   initial weight = {}", rs.weight);
+    if let Some(l) = live {
+        let _ = writeln!(o, "   effective weight = {}", l.effective_weight);
+        let _ = writeln!(
+            o,
+            "   previous effective_weight = {}",
+            l.previous_effective_weight
+        );
+        let _ = writeln!(o, "   alive = {}", u8::from(l.alive));
+        let _ = writeln!(o, "   num failed checkers = {}", l.failed_checkers);
+        let _ = writeln!(o, "   RS set = {}", u8::from(l.set));
+        let _ = writeln!(o, "   reloaded = {}", u8::from(l.reloaded));
+    }
+}
+
+/// check_api.c `dump_checker` and each checker's own dump function.
+fn checker_section(
+    o: &mut String,
+    vs_name: &str,
+    rs_name: &str,
+    c: &crate::check::snapshot::CheckerHealth,
+) {
+    use crate::check::plan::ProbeKind;
+    use crate::check::proto::checker::Flavor;
+    let spec = &c.spec;
+    let yes = |b: bool| on_off(b, "yes", "no");
+    let _ = writeln!(o, " {vs_name} -> {rs_name}");
+    let _ = writeln!(o, "   Enabled = {}", yes(c.enabled));
+    let _ = writeln!(o, "   Up = {}", yes(c.up));
+    let _ = writeln!(o, "   Has run = {}", yes(c.has_run));
+    let _ = writeln!(o, "   Current weight = {}", c.cur_weight);
+    let file = matches!(spec.kind, ProbeKind::File { .. });
+    if !file {
+        let t = &spec.timing;
+        let _ = writeln!(o, "   Alpha = {}", yes(spec.alpha));
+        let _ = writeln!(o, "   Delay loop = {} us", t.delay_loop.0);
+        let _ = writeln!(o, "   Warmup = {} us", t.warmup.0);
+        let _ = writeln!(o, "   Retries = {}", t.retry);
+        if t.retry != 0 {
+            let _ = writeln!(o, "   Delay before retry = {} us", t.delay_before_retry.0);
+        }
+        // The checker defaults keepalived-rs's configuration applies (config lowering).
+        let default_dbr: u64 = match spec.kind {
+            ProbeKind::Http { .. } => 3_000_000,
+            ProbeKind::Dns { .. } => 0,
+            _ => 1_000_000,
+        };
+        let _ = writeln!(o, "   Default delay before retry = {default_dbr} us");
+    }
+    let _ = writeln!(o, "   Log all failures = {}", yes(spec.log_all_failures));
+    if !matches!(spec.kind, ProbeKind::Misc { .. } | ProbeKind::File { .. }) {
+        let _ = writeln!(o, "   Connection");
+        let _ = writeln!(
+            o,
+            "     Dest = {}",
+            crate::check::proto::pool::fmt_addr(spec.target.ip(), spec.target.port())
+        );
+        if let Some(b) = &spec.bind {
+            if let Some(a) = b.bindto {
+                let _ = writeln!(
+                    o,
+                    "     Bind to = {}",
+                    crate::check::proto::pool::fmt_addr(a, b.bind_port.unwrap_or(0))
+                );
+            }
+            if let Some(i) = &b.bind_if {
+                let _ = writeln!(o, "     Bind i/f = {i}");
+            }
+            if let Some(m) = b.fwmark.filter(|m| *m != 0) {
+                let _ = writeln!(o, "     Mark = {m}");
+            }
+        }
+        let _ = writeln!(
+            o,
+            "     Timeout = {:.6}",
+            spec.connect_timeout.0 as f64 / 1e6
+        );
+    }
+    match &spec.kind {
+        ProbeKind::Tcp => {
+            let _ = writeln!(o, "   Keepalive method = TCP_CHECK");
+        }
+        ProbeKind::Ping => {
+            let _ = writeln!(o, "   Keepalive method = PING_CHECK");
+        }
+        ProbeKind::Http {
+            tls,
+            protocol,
+            urls,
+        } => {
+            use crate::check::proto::http::{HttpProtocol, hex};
+            let _ = writeln!(
+                o,
+                "   Keepalive method = {}_GET, http protocol {}",
+                on_off(tls.is_some(), "SSL", "HTTP"),
+                match protocol {
+                    HttpProtocol::V1_0 => "1.0",
+                    HttpProtocol::V1_0C => "1.0C",
+                    HttpProtocol::V1_1 => "1.1",
+                }
+            );
+            let sni = tls.as_ref().is_some_and(|t| t.sni.is_some());
+            let _ = writeln!(o, "   Enable SNI {}", on_off(sni, "set", "unset"));
+            let fast = matches!(
+                spec.flavor,
+                Flavor::Http {
+                    fast_recovery: true,
+                    ..
+                }
+            );
+            let _ = writeln!(o, "   Fast recovery {}", on_off(fast, "set", "unset"));
+            for u in urls.iter() {
+                let _ = writeln!(o, "   Checked url = {}", u.path);
+                if let Some(d) = &u.digest {
+                    let _ = writeln!(o, "     digest = {}", hex(d));
+                }
+                let _ = writeln!(o, "     HTTP Status Code(s)");
+                for (a, b) in status_ranges(&u.status_codes) {
+                    if a == b {
+                        let _ = writeln!(o, "       {a}");
+                    } else {
+                        let _ = writeln!(o, "       {a}-{b}");
+                    }
+                }
+                if let Some(h) = &u.virtualhost {
+                    let _ = writeln!(o, "     Virtual host = {h}");
+                }
+                if let Some(r) = &u.regex {
+                    let _ = writeln!(o, "     Regex = \"{}\"", r.as_str());
+                    if u.regex_no_match {
+                        let _ = writeln!(o, "     Regex no match");
+                    }
+                }
+            }
+        }
+        ProbeKind::Udp { payload, reply } => {
+            let _ = writeln!(o, "   Keepalive method = UDP_CHECK");
+            if payload.is_empty() {
+                let _ = writeln!(o, "   Payload specified = no");
+            } else {
+                let _ = writeln!(o, "   Payload len = {}", payload.len());
+            }
+            let _ = writeln!(o, "   Require reply = {}", yes(reply.is_some()));
+            if let Some(r) = reply {
+                let _ = writeln!(o, "     Min reply length = {}", r.min_len);
+                let _ = writeln!(o, "     Max reply length = {}", r.max_len);
+                let len = r.pattern.as_ref().map_or(0, |p| p.data.len());
+                let _ = writeln!(o, "     Reply data len = {len}");
+                if let Some(p) = &r.pattern {
+                    let mask = p.care.iter().any(|c| *c != 0xff);
+                    let _ = writeln!(o, "     Reply data mask = {}", yes(mask));
+                }
+            }
+        }
+        ProbeKind::Dns { name, qtype } => {
+            let _ = writeln!(o, "   Keepalive method = DNS_CHECK");
+            let _ = writeln!(o, "   Type = {}", format!("{qtype:?}").to_uppercase());
+            let _ = writeln!(o, "   Name = {name}");
+        }
+        ProbeKind::Smtp { helo } => {
+            let _ = writeln!(o, "   Keepalive method = SMTP_CHECK");
+            let _ = writeln!(o, "   helo = {helo}");
+        }
+        ProbeKind::Misc {
+            command,
+            timeout,
+            dynamic,
+            prepared,
+            ..
+        } => {
+            let _ = writeln!(o, "   Keepalive method = MISC_CHECK");
+            let _ = writeln!(o, "   script = {}", command.args.join(" "));
+            let _ = writeln!(o, "   timeout = {}", timeout.0 / 1_000_000);
+            let _ = writeln!(o, "   dynamic = {}", on_off(*dynamic, "YES", "NO"));
+            if let Some(p) = prepared {
+                let _ = writeln!(o, "   uid:gid = {}:{}", p.script.uid, p.script.gid);
+            }
+        }
+        ProbeKind::File { path, .. } => {
+            let _ = writeln!(o, "   Keepalive method = FILE_CHECK");
+            let _ = writeln!(o, "     Tracked file = {path}");
+            let _ = writeln!(o, "     Reloaded = No");
+        }
+    }
+}
+
+/// Accepted status codes as keepalived prints its bitmap: sorted, merged ranges (none
+/// configured: 200-299).
+fn status_ranges(codes: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut v: Vec<(u16, u16)> = if codes.is_empty() {
+        vec![(200, 299)]
+    } else {
+        codes.to_vec()
+    };
+    v.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::with_capacity(v.len());
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+fn stats_lines(o: &mut String, indent: &str, s: &crate::ipvs::Stats) {
+    let _ = writeln!(
+        o,
+        "{indent}Conns = {}, InPkts = {}, OutPkts = {}, InBytes = {}, OutBytes = {}",
+        s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes
+    );
+    let _ = writeln!(
+        o,
+        "{indent}CPS = {}, InPPS = {}, OutPPS = {}, InBPS = {}, OutBPS = {}",
+        s.cps, s.inpps, s.outpps, s.inbps, s.outbps
+    );
+}
+
+/// keepalived-rs's own section: the kernel's counters for each service of each configured
+/// virtual server and for each of its destinations (keepalived serves these over SNMP only,
+/// KEEPALIVED-MIB `virtualServerStats*` / `realServerStats*`). Names follow `ipvsadm --stats
+/// --rate` and `ipvsadm -Ln --persistent-conn`.
+fn counters_section(o: &mut String, cfg: &Config, counters: Counters<'_>) {
+    let _ = writeln!(o, "------< IPVS counters >------");
+    let kt = match counters {
+        Ok(kt) => kt,
+        Err(why) => {
+            let _ = writeln!(o, " Not available: {why}");
+            return;
+        }
+    };
+    for vs in &cfg.virtual_servers {
+        let name = crate::check::plan::vs_name(vs);
+        for (key, _) in crate::ipvs::desired::vs_services(cfg, vs) {
+            let _ = writeln!(o, " VS = {name}, service {key}");
+            let Some(s) = kt.service_stats.get(&key) else {
+                let _ = writeln!(o, "   Not in the kernel's table");
+                continue;
+            };
+            stats_lines(o, "   ", s);
+            for ((_, dk), (conns, st)) in kt
+                .dest_stats
+                .range((key, DEST_MIN)..)
+                .take_while(|((k, _), _)| *k == key)
+            {
+                let _ = writeln!(o, "   RS = {dk}");
+                let _ = writeln!(
+                    o,
+                    "     ActiveConn = {}, InActConn = {}, PersistConn = {}",
+                    conns.active, conns.inactive, conns.persistent
+                );
+                stats_lines(o, "     ", st);
+            }
+        }
+    }
+}
+
+/// The smallest destination key, to range over one service's destinations.
+const DEST_MIN: crate::ipvs::desired::DestKey = crate::ipvs::desired::DestKey {
+    addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+    port: 0,
+};
+
+/// `keepalived_check.data` (check_data.c `dump_data_check`), line for line as far as
+/// keepalived-rs has the data, with the checkers' live state from `health` (when the
+/// checkers answered; without it the live lines are left out) and, after keepalived's
+/// sections, keepalived-rs's `IPVS counters` section. The virtual servers are those of
+/// `health`'s configuration when there is one (its indices follow it), else `cfg`'s.
+///
+/// Left out for want of the data: the virtual server group entries' `Alive:` and
+/// `reloaded` lines, the checkers' `Retries iterations`, `Last errno`, HTTP's checker-level
+/// `Virtualhost` and `Failed URL`, the regex options lines, MISC_CHECK's `Last ran` and
+/// `Last status`, and the track file / BFD sections.
+pub fn check_data(
+    cfg: &Config,
+    health: Option<&crate::check::snapshot::HealthSnapshot>,
+    counters: Counters<'_>,
+) -> String {
+    let mut o = String::new();
+    global_section(&mut o, cfg);
+    let topo: &Config = health.map_or(cfg, |h| &h.config);
+    if let Some(ssl) = &topo.ssl {
+        let _ = writeln!(o, "------< SSL definitions >------");
+        let fields = [
+            (" Password : ", &ssl.password),
+            (" CA-file : ", &ssl.ca),
+            (" Certificate file : ", &ssl.certificate),
+            (" Key file : ", &ssl.key),
+        ];
+        if fields.iter().all(|(_, v)| v.is_none()) {
+            let _ = writeln!(o, " Using autogen SSL context");
+        }
+        for (label, v) in fields {
+            if let Some(v) = v {
+                let _ = writeln!(o, "{label}{v}");
+            }
+        }
+    }
+    if !topo.virtual_servers.is_empty() {
+        let _ = writeln!(o, "------< LVS Topology >------");
+        // keepalived prints the IPVS version it was built against (IP_VS_VERSION_CODE).
+        let _ = writeln!(o, " System is compiled with LVS v1.2.1");
+        for g in &topo.vs_groups {
+            vs_group_section(&mut o, g);
+        }
+        for (v, vs) in topo.virtual_servers.iter().enumerate() {
+            vs_section(&mut o, topo, vs, health.and_then(|h| h.services.get(v)));
+        }
+    }
+    if let Some(h) = health {
+        let any = h
+            .services
+            .iter()
+            .flat_map(|s| &s.real_servers)
+            .any(|r| !r.checkers.is_empty());
+        if any {
+            let _ = writeln!(o, "------< Health checkers >------");
+            for (vs, sh) in topo.virtual_servers.iter().zip(&h.services) {
+                let vs_name = crate::check::plan::vs_name(vs);
+                for (rs, rh) in vs.real_servers.iter().zip(&sh.real_servers) {
+                    let rs_name = format!("[{}]:{}:{}", rs.addr, proto_name(vs.protocol), rs.port);
+                    for c in &rh.checkers {
+                        checker_section(&mut o, &vs_name, &rs_name, c);
+                    }
+                }
+            }
+        }
+    }
+    if !topo.virtual_servers.is_empty() {
+        counters_section(&mut o, topo, counters);
     }
     o
 }

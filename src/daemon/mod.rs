@@ -47,6 +47,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
+use crate::check::engine::SnapshotRequest;
 use crate::cli::Options;
 use crate::config::Loaded;
 use crate::config::model::Config;
@@ -234,6 +235,9 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
         let (transitions_tx, transitions_rx) = mpsc::unbounded_channel();
         // Each subsystem runs under a supervisor ([`supervise`]) that restarts it if it dies.
         let mut children = tokio::task::JoinSet::new();
+        // The checkers' snapshot channel; the supervisor publishes a new one for each run.
+        let (snap_tx, snap_rx) = mpsc::channel(SNAPSHOT_DEPTH);
+        let (checkers_tx, checkers_rx) = watch::channel(snap_tx);
         if run_checkers {
             let (table_tx, table_rx) = watch::channel(DesiredTable::default());
             children.spawn(checkers_child(
@@ -241,6 +245,8 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
                 cfg_rx.clone(),
                 table_tx,
                 stop_rx.clone(),
+                checkers_tx,
+                snap_rx,
             ));
             children.spawn(ipvs_child(
                 life.clone(),
@@ -275,7 +281,7 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
             let targets = signals::Targets {
                 engine: run_vrrp.then_some(&signal_engine),
                 config: &cfg_tx,
-                checkers_running: run_checkers,
+                checkers: run_checkers.then_some(&checkers_rx),
                 life: &signal_life,
             };
             if let Err(e) = signals::signal_loop(&targets, &load_opts, ignore_sigint).await {
@@ -306,6 +312,9 @@ pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
 
 /// Depth of the engine's control channel.
 const CONTROL_DEPTH: usize = 8;
+
+/// Depth of the checkers' snapshot request channel (one USR1 dump asks once).
+const SNAPSHOT_DEPTH: usize = 4;
 
 /// The VRRP engine, supervised. Each run gets a fresh control channel (published for the
 /// signal loop), the running configuration, and host operations recorded in a ledger that
@@ -351,20 +360,31 @@ async fn vrrp_child(
 
 /// The health checkers, supervised. A run that dies leaves the IPVS table as it last
 /// published it; the next run starts its checkers afresh.
+/// Each run answers the USR1 dump's snapshot requests on a fresh channel, published on
+/// `requests` for the signal loop (as the VRRP engine's control channel is).
 async fn checkers_child(
     life: Lifecycle,
     cfg: watch::Receiver<Arc<Config>>,
     table: watch::Sender<DesiredTable>,
     stop: watch::Receiver<bool>,
+    requests: watch::Sender<mpsc::Sender<SnapshotRequest>>,
+    first: mpsc::Receiver<SnapshotRequest>,
 ) {
+    let mut first = Some(first);
     let start = move |_| -> Task {
         let mut stop = stop.clone();
+        let rx = first.take().unwrap_or_else(|| {
+            let (tx, rx) = mpsc::channel(SNAPSHOT_DEPTH);
+            requests.send_replace(tx);
+            rx
+        });
         Box::pin(crate::check::run_desired(
             cfg.clone(),
             table.clone(),
             async move {
                 let _ = stop.wait_for(|s| *s).await;
             },
+            rx,
         ))
     };
     let ordered = || life.stopping();

@@ -6,7 +6,9 @@
 //!   engine and the checkers, a bad one is logged and nothing changes; systemd sees
 //!   `RELOADING=1` then `READY=1` either way;
 //! - USR1 / USR2 / STATS_CLEAR (SIGRTMAX-1) / JSON (SIGRTMIN+2): the dumps of
-//!   [`super::dump`], from a snapshot the engine hands over.
+//!   [`super::dump`], from a snapshot the VRRP engine hands over; with the checkers running
+//!   USR1 also writes `keepalived_check.data` from the checkers' snapshot and the kernel's
+//!   IPVS counters.
 //!
 //! This module must not change the running configuration itself, nor write a file other
 //! than through [`super::dump::write_safely`].
@@ -22,6 +24,8 @@ use super::dump::{self, Kind};
 use super::notify_systemd::{self as sd, READY, RELOADING, STOPPING};
 use super::reload::{self, Verdict};
 use super::supervise::Lifecycle;
+use crate::check::engine::SnapshotRequest;
+use crate::check::snapshot::HealthSnapshot;
 use crate::config::LoadOptions;
 use crate::config::model::Config;
 use crate::vrrp::engine::Control;
@@ -30,6 +34,9 @@ use crate::vrrp::snapshot::InstanceSnapshot;
 /// How long a dump waits for the engine's snapshot.
 const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long the check dump waits for each netlink answer when it reads the IPVS counters.
+const COUNTERS_WAIT: Duration = Duration::from_secs(2);
+
 /// What the signal loop drives.
 pub struct Targets<'a> {
     /// The VRRP engine's control channel, when VRRP runs (the supervisor replaces it each
@@ -37,7 +44,8 @@ pub struct Targets<'a> {
     pub engine: Option<&'a watch::Receiver<mpsc::Sender<Control>>>,
     /// The running configuration: read by the dumps, followed by the checkers.
     pub config: &'a watch::Sender<Arc<Config>>,
-    pub checkers_running: bool,
+    /// The checkers' snapshot channel, when they run (replaced at each restart).
+    pub checkers: Option<&'a watch::Receiver<mpsc::Sender<SnapshotRequest>>>,
     /// Marks the shutdown as ordered; asks for one after a death with `-R`.
     pub life: &'a Lifecycle,
 }
@@ -84,8 +92,8 @@ pub async fn signal_loop(
                 if t.engine.is_some() {
                     write(&dump::path_for(&cfg, Kind::Data), &dump::data(&cfg, &insts));
                 }
-                if t.checkers_running {
-                    write(&dump::path_for(&cfg, Kind::CheckData), &dump::check_data(&cfg));
+                if let Some(checkers) = t.checkers {
+                    check_dump(&cfg, checkers).await;
                 }
             }
             _ = usr2.recv() => stats(t, false).await,
@@ -175,6 +183,39 @@ async fn snapshot(t: &Targets<'_>, clear: bool) -> Vec<InstanceSnapshot> {
             Vec::new()
         }
     }
+}
+
+/// `keepalived_check.data`: the checkers' live state and the kernel's IPVS counters.
+async fn check_dump(cfg: &Config, checkers: &watch::Receiver<mpsc::Sender<SnapshotRequest>>) {
+    let tx = checkers.borrow().clone();
+    let (reply, rx) = oneshot::channel();
+    let asked = async {
+        tx.send(reply).await.ok()?;
+        rx.await.ok()
+    };
+    let health: Option<HealthSnapshot> = match tokio::time::timeout(SNAPSHOT_WAIT, asked).await {
+        Ok(Some(h)) => Some(h),
+        _ => {
+            warn!("checker state not available for the dump");
+            None
+        }
+    };
+    // On a socket of its own, on the blocking pool; each netlink answer is waited for at
+    // most COUNTERS_WAIT, and the whole read at most SNAPSHOT_WAIT here.
+    let read = tokio::task::spawn_blocking(|| crate::ipvs::read_counters(COUNTERS_WAIT));
+    let counters = match tokio::time::timeout(SNAPSHOT_WAIT, read).await {
+        Ok(Ok(Ok(kt))) => Ok(kt),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(e)) => Err(format!("the read failed ({e})")),
+        Err(_) => Err(format!("no answer within {SNAPSHOT_WAIT:?}")),
+    };
+    let text = dump::check_data(
+        cfg,
+        health.as_ref(),
+        counters.as_ref().map_err(String::as_str),
+    );
+    let cfg_for_path = health.as_ref().map_or(cfg, |h| &h.config);
+    write(&dump::path_for(cfg_for_path, Kind::CheckData), &text);
 }
 
 fn write(path: &std::path::Path, text: &str) {

@@ -569,6 +569,21 @@ fn open(settings: &Settings) -> Result<GenlSocket, IpvsError> {
     }
 }
 
+/// The kernel's whole IPVS table with its counters (connections, packets, bytes, rates; from
+/// STATS64 when the kernel has it), read on a generic netlink socket of its own: for the
+/// status dumps, which then never wait behind the programming task and never load a module
+/// (without `ip_vs` this is `IpvsError::Unavailable`). Blocking; each receive waits at most
+/// `timeout`.
+pub fn read_counters(timeout: Duration) -> Result<KernelTable, IpvsError> {
+    match GenlSocket::open(timeout) {
+        Ok(mut sock) => sock.read_table(true),
+        Err(IpvsError::NoFamily) => Err(IpvsError::Unavailable(
+            "the kernel has no generic netlink family IPVS (ip_vs not loaded)".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// `modprobe -s -- NAME`, then without `-s` (some modprobes lack it), with the program named by
 /// `/proc/sys/kernel/modprobe` (keepalived's `keepalived_modprobe`). Bounded to 10 s.
 pub fn modprobe(name: &str) -> Result<(), String> {

@@ -232,6 +232,19 @@ impl Pool {
         Some(self.vs[v].rs[r].slots[s].up)
     }
 
+    /// The checkers of a real server, in configuration order: (checker, its last reported
+    /// state, its weight contribution), for the status dumps.
+    pub fn rs_checkers(
+        &self,
+        vs: usize,
+        rs: usize,
+    ) -> impl Iterator<Item = (CheckerId, bool, i64)> + '_ {
+        self.vs[vs].rs[rs]
+            .slots
+            .iter()
+            .map(|s| (s.spec.checker, s.up, s.cur_weight))
+    }
+
     /// Whether virtual server `vs` has quorum.
     pub fn quorum_up(&self, vs: usize) -> bool {
         self.vs[vs].quorum_up
