@@ -12,9 +12,28 @@
 //! 2. [`vm_e2e_dr`], like the RHEL DR example: one bridge, the VIP on each real server's `lo`
 //!    with `arp_ignore=1`/`arp_announce=2`; lvs1 and lvs2 both run our daemon; TCP_CHECK with
 //!    `inhibit_on_failure`.
+//! 3. [`vm_e2e_reload`] (issues 6 and 7): one router running our daemon alone (one VRRP
+//!    instance, NAT services A = VIP:80, C = VIP:81 with TCP_CHECK), reloaded with SIGHUP after
+//!    its configuration file is edited. Checked through `ipvsadm -Ln`, `--stats`, `-Lnc`, the
+//!    daemon's log (`IPVS: N command(s), M service(s) unchanged`) and client traffic:
+//!    - good reload (A: one weight changes, B = VIP:8080 appears, C untouched): the table
+//!      changes exactly so, in one apply of 4 commands; a slow download through C (the client
+//!      stalls its reads, small TCP buffers) stays ESTABLISHED and completes; C's counters
+//!      carry on; B serves;
+//!    - broken reload (invalid VRID, which `-t` of ours and of keepalived 2.2.7 rejects): the
+//!      daemon logs the refusal; table, VIP and the daemon process are unchanged, no IPVS
+//!      command is sent; then a good file applies (1 command);
+//!    - checker state over an unrelated reload: a real server the checker removed (httpd
+//!      stopped) stays out right after it (sampled for 3 s) and comes back only when the
+//!      checker sees it up; an up one is not removed and re-added (its Conns counter does not
+//!      reset; the reload is 1 command).
 //!
-//! Each scenario checks, reading the kernel (`ipvsadm -Ln` in each router's namespace) and the
-//! client's traffic (pages counted per real server):
+//!    Around every reload the VIP is sampled and `ip monitor address` must see no removal of
+//!    it, and the daemon logs no VRRP state change. The guest prints the reload-to-table-change
+//!    times (`@@FAST …@@`).
+//!
+//! Each NAT/DR scenario checks, reading the kernel (`ipvsadm -Ln` in each router's namespace)
+//! and the client's traffic (pages counted per real server):
 //! - a. the client's requests reach both real servers through the VIP, and the MASTER holds
 //!   the VIPs;
 //! - b. when rs1's httpd stops, the checkers take rs1 out of both routers' tables (NAT:
@@ -30,9 +49,9 @@
 //!
 //! Every wait in the guest script is a poll loop with a count limit (`@@WAIT name ok|timeout@@`);
 //! the Rust side asserts with the whole console (which ends with the daemons' logs) in the
-//! message, and prints the phase times (`@@T label uptime@@`). The two VMs run one after the
+//! message, and prints the phase times (`@@T label uptime@@`). The VMs run one after the
 //! other (a lock) so that two TCG guests do not starve each other's VRRP timers.
-//! `IPVS_VM_CONSOLE=PATH` keeps the consoles in `PATH.nat` and `PATH.dr`.
+//! `IPVS_VM_CONSOLE=PATH` keeps the consoles in `PATH.nat`, `PATH.dr` and `PATH.reload`.
 //!
 //! The DR configuration also names `lvs_sync_daemon eth0 VI_1`: `ipvsadm -Ln --daemon` shows
 //! the master sync daemon on whichever router is VRRP MASTER and the backup one on the other,
@@ -651,6 +670,647 @@ fn vm_e2e_dr() {
     );
     c.pages_both("dr-e2");
     c.finish("DR");
+}
+
+// ===== the reload scenario =====
+
+/// The reload scenario's configuration: `@WA2@` is rs2's weight in service A, `@B@` service B
+/// (or nothing), `@VRID@` the instance's VRID (300 makes the file invalid).
+const RELOAD_CONF: &str = r#"# lvs1 of the reload end-to-end test (tests/ipvs_e2e.rs).
+global_defs {
+    router_id lvs1
+}
+
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id @VRID@
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        198.51.100.100/24 dev eth0
+    }
+}
+
+# Service A: a weight changes at the first reload.
+virtual_server 198.51.100.100 80 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    real_server 203.0.113.1 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 203.0.113.2 80 {
+        weight @WA2@
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+
+# Service C: never changes; carries the long-lived connection.
+virtual_server 198.51.100.100 81 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 203.0.113.1 81 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 203.0.113.2 81 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+@B@"#;
+
+/// Service B, added at the first reload; `@WB1@` is rs1's weight.
+const RELOAD_SERVICE_B: &str = r#"
+# Service B: added at the first reload.
+virtual_server 198.51.100.100 8080 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    real_server 203.0.113.1 8080 {
+        weight @WB1@
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+    real_server 203.0.113.2 8080 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+}
+"#;
+
+/// Size of the file the slow client downloads through service C (KiB).
+const BIG_KIB: usize = 2048;
+
+const RELOAD_SCRIPT: &str = r#"
+t boot
+mkbridge brpub; mkbridge brpriv
+for n in client lvs1 rs1 rs2; do node $n; done
+port client brpub eth0 198.51.100.2/24 pc
+port lvs1 brpub eth0 198.51.100.11/24 p1
+port lvs1 brpriv eth1 203.0.113.11/24 q1
+port rs1 brpriv eth0 203.0.113.1/24 r1
+port rs2 brpriv eth0 203.0.113.2/24 r2
+ip netns exec lvs1 sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+# Small TCP buffers at both ends of the slow download, so that a stalled reader stalls the
+# connection instead of the whole file sitting in socket buffers.
+ip netns exec client sysctl -q -w net.ipv4.tcp_rmem="4096 16384 32768"
+# srv NS PORT: busybox httpd on PORT in NS, serving /www/NS.
+srv() {
+    /usr/sbin/ip netns exec "$1" httpd -f -p "$2" -h "/www/$1" &
+    echo $! > "/run/httpd-$1-$2.pid"
+}
+srv_stop() { local p; p=$(cat "/run/httpd-$1-$2.pid"); kill "$p"; wait "$p" 2>/dev/null; }
+for n in rs1 rs2; do
+    ip -n $n route add default via 203.0.113.11
+    ip netns exec $n sysctl -q -w net.ipv4.tcp_wmem="4096 16384 32768"
+    mkdir -p /www/$n; echo "hello from $n" > /www/$n/index.html
+    dd if=/dev/zero of=/www/$n/big bs=1024 count=@BIG_KIB@ 2>/dev/null
+    for p in 80 81 8080; do srv $n $p; done
+done
+cp /cfg/v0.conf /cfg/keepalived.conf
+ours lvs1 /cfg/keepalived.conf
+DAEMON=$(cat /run/lvs1.daemon)
+t started
+
+svc_has() { ip netns exec lvs1 ipvsadm -Ln -t "$1" >/dev/null 2>&1; }
+# dest_conns ADDR:PORT: the Conns counter of that destination in --stats.
+dest_conns() {
+    ip netns exec lvs1 ipvsadm -Ln --stats --exact | awk -v d="$1" '$1 == "->" && $2 == d {print $3; exit}'
+}
+conns_at_least() { local c; c=$(dest_conns "$1"); [ "${c:-0}" -ge "$2" ]; }
+# established VIP:PORT: the connection table holds an ESTABLISHED client connection to it.
+established() {
+    ip netns exec lvs1 ipvsadm -Lnc | awk -v v="$1" '$3 == "ESTABLISHED" && $5 == v && $4 ~ /^198\.51\.100\.2:/ {f=1} END {exit !f}'
+}
+# identity: the daemon's pid and start time (field 22 of /proc/PID/stat), and its pid file.
+identity() { echo "$DAEMON $(cut -d' ' -f22 /proc/$DAEMON/stat 2>/dev/null) $(cat /run/lvs1.pid 2>/dev/null)"; }
+# reload LABEL FILE: the daemon's configuration file becomes FILE, then SIGHUP; T0 is the time.
+reload() {
+    wc -l < /tmp/lvs1.log > "/tmp/mark-$1"
+    cat "$2" > /cfg/keepalived.conf
+    T0=$(cut -d' ' -f1 /proc/uptime)
+    kill -HUP "$DAEMON"
+    echo "@@T $1-hup $T0@@"
+}
+# since LABEL: the daemon's log since `reload LABEL`.
+since() {
+    echo "@@BEGIN log-$1@@"; tail -n +$(( $(cat "/tmp/mark-$1") + 1 )) /tmp/lvs1.log; echo "@@END log-$1@@"
+}
+# fast NAME TRIES CMD...: like wait_for without the pause, to time a change: seconds since T0.
+fast() {
+    local name=$1 tries=$2 n=0
+    shift 2
+    while [ "$n" -lt "$tries" ]; do
+        if "$@" >/dev/null 2>&1; then
+            echo "@@FAST $name $(awk -v a="$T0" '{printf "%.2f", $1 - a}' /proc/uptime)@@"
+            return 0
+        fi
+        n=$((n+1))
+    done
+    echo "@@WAIT $name timeout@@"
+    return 1
+}
+# vip_watch / vip_watch_end LABEL: sample the VIP in lvs1 every 50 ms in the background and
+# report the samples and how many lacked it; and record lvs1's address events (`ip monitor`,
+# which sees a removal however short).
+vip_watch() {
+    rm -f /tmp/vipstop /tmp/vipwatch
+    /usr/sbin/ip -n lvs1 monitor address > /tmp/addrmon 2>&1 &
+    MON=$!
+    sleep 0.5
+    ( n=0; m=0
+      while [ ! -e /tmp/vipstop ] && [ $n -lt 1200 ]; do
+          has_vip lvs1 198.51.100.100 || m=$((m+1))
+          n=$((n+1)); sleep 0.05
+      done
+      echo "$n $m" > /tmp/vipwatch ) &
+    VIPW=$!
+}
+vip_watch_end() {
+    touch /tmp/vipstop; wait "$VIPW"; echo "@@VIPWATCH $1 $(cat /tmp/vipwatch)@@"
+    # A canary: the monitor was listening to the end (it must report this removal).
+    ip -n lvs1 addr add 203.0.113.99/32 dev lo; ip -n lvs1 addr del 203.0.113.99/32 dev lo
+    wait_for $1-canary 10 grep -q "Deleted.* 203.0.113.99/32" /tmp/addrmon
+    kill "$MON"; wait "$MON" 2>/dev/null
+    echo "@@BEGIN addrmon-$1@@"; cat /tmp/addrmon; echo "@@END addrmon-$1@@"
+}
+# svc_conns_at_least VIP:PORT MIN: the service's Conns counter (folded every 2 s: polled).
+svc_conns_at_least() {
+    local c
+    c=$(ip netns exec lvs1 ipvsadm -Ln --stats --exact -t "$1" | awk '$1 == "TCP" {print $3; exit}')
+    [ "${c:-0}" -ge "$2" ]
+}
+# gets LABEL PORT: N requests to VIP:PORT, one connection each.
+gets() {
+    local i=0
+    echo "@@BEGIN $1@@"
+    while [ $i -lt $N ]; do
+        timeout 5 /usr/sbin/ip netns exec client wget -q -O - "http://198.51.100.100:$2/" 2>/dev/null \
+            || echo "request failed"
+        i=$((i+1))
+    done
+    echo "@@END $1@@"
+}
+
+# 0. Up: VIP, A and C with both real servers, no B.
+wait_for s-vip 60 has_vip lvs1 198.51.100.100
+for d in 203.0.113.1:80 203.0.113.2:80 203.0.113.1:81 203.0.113.2:81; do wait_for s-$d 60 has_dest lvs1 $d; done
+wait_for s-reach 40 reach
+t up
+show r0 lvs1
+
+# 1. A good reload with a long-lived connection through C. The client reads 16 KiB of the
+# big file, then stalls until /tmp/go (bounded), then reads the rest.
+( { timeout 120 /usr/sbin/ip netns exec client wget -q -O - http://198.51.100.100:81/big 2>/dev/null
+    echo $? > /tmp/wget.rc; } \
+  | { dd bs=1024 count=16 2>/dev/null; i=0
+      while [ ! -e /tmp/go ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i+1)); done
+      cat; } > /tmp/dl ) &
+wait_for g-established 40 established 198.51.100.100:81
+wait_for g-counted 20 svc_conns_at_least 198.51.100.100:81 1
+echo "@@DL before $(wc -c < /tmp/dl)@@"
+show g-before lvs1
+vip_watch
+reload g /cfg/v1.conf
+fast g-b 600 has_dest lvs1 203.0.113.2:8080
+fast g-a 600 weight_is lvs1 203.0.113.2:80 3
+t g-applied
+sleep 2
+vip_watch_end g
+show g-after lvs1
+wait_for g-still-established 4 established 198.51.100.100:81
+echo "@@DL after $(wc -c < /tmp/dl)@@"
+touch /tmp/go
+wait_for g-download 120 test -e /tmp/wget.rc
+sleep 0.5
+echo "@@DL end $(wc -c < /tmp/dl) rc $(cat /tmp/wget.rc)@@"
+gets g-pages-b 8080
+since g
+
+# 2. A broken reload is refused (nothing changes), then a good one applies.
+echo "@@ID before $(identity)@@"
+show x-before lvs1
+/bin/keepalived-rs -t -f /cfg/broken.conf >/dev/null 2>&1; echo "@@TEST ours $?@@"
+keepalived -t -f /cfg/broken.conf >/dev/null 2>&1; echo "@@TEST keepalived $?@@"
+vip_watch
+reload x /cfg/broken.conf
+wait_for x-refused 40 grep -q "failed validation" /tmp/lvs1.log
+sleep 3
+vip_watch_end x
+echo "@@ID after $(identity)@@"
+show x-after lvs1
+since x
+vip_watch
+reload y /cfg/v2.conf
+fast y-applied 600 weight_is lvs1 203.0.113.1:8080 2
+sleep 2
+vip_watch_end y
+show y-after lvs1
+since y
+
+# 3. Checker state over an unrelated reload: rs2:80 is down, rs1:80 is up and has served.
+srv_stop rs2 80
+t k-stop
+wait_for k-removed 60 lacks_dest lvs1 203.0.113.2:80
+gets k-pages 80
+wait_for k-counted 20 conns_at_least 203.0.113.1:80 $N
+show k-before lvs1
+vip_watch
+reload k /cfg/v3.conf
+fast k-applied 600 weight_is lvs1 203.0.113.1:8080 4
+echo "@@CONNS k-right-after $(dest_conns 203.0.113.1:80)@@"
+i=0
+while [ $i -lt 10 ]; do
+    if has_dest lvs1 203.0.113.2:80; then echo "@@FLAP k $i@@"; fi
+    i=$((i+1)); sleep 0.3
+done
+vip_watch_end k
+show k-after lvs1
+since k
+# ... until the checker sees it up again.
+srv rs2 80
+t k-start
+wait_for k-back 60 has_dest lvs1 203.0.113.2:80
+t k-back
+show k-back lvs1
+
+kill -TERM "$DAEMON"
+wait_for exit 40 gone "$DAEMON"
+logs lvs1
+"#;
+
+#[test]
+fn vm_e2e_reload() {
+    let Some(base) = vm::base() else { return };
+    let _one = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let g = guest(&RELOAD_SCRIPT.replace("@BIG_KIB@", &BIG_KIB.to_string()));
+    let conf = |wa2: u32, wb1: Option<u32>, vrid: u32| {
+        let b = wb1.map_or(String::new(), |w| {
+            RELOAD_SERVICE_B.replace("@WB1@", &w.to_string())
+        });
+        RELOAD_CONF
+            .replace("@WA2@", &wa2.to_string())
+            .replace("@VRID@", &vrid.to_string())
+            .replace("@B@", &b)
+    };
+    // v0: A (1, 1), C. v1: rs2's weight in A 3, B added. broken: v1 with rs1's weight in B
+    // 9 and an invalid VRID. v2: rs1's weight in B 2. v3: 4.
+    for (name, text) in [
+        ("v0", conf(1, None, 71)),
+        ("v1", conf(3, Some(1), 71)),
+        ("broken", conf(3, Some(9), 300)),
+        ("v2", conf(3, Some(2), 71)),
+        ("v3", conf(3, Some(4), 71)),
+    ] {
+        g.file(&format!("cfg/{name}.conf"), text.as_bytes(), 0o644);
+    }
+    let run = boot(&g, &base, "reload");
+    let mut c = Checks::new(&run);
+    const A: &str = "TCP 198.51.100.100:80 wrr";
+    const B: &str = "TCP 198.51.100.100:8080 wrr";
+    const C: &str = "TCP 198.51.100.100:81 rr";
+    for v in ["FAST", "VIPWATCH", "DL", "CONNS", "TEST", "ID"] {
+        for x in run.values(v) {
+            println!("  {v} {x}");
+        }
+    }
+    for r in ["g", "x", "y", "k"] {
+        for l in run.section(&format!("log-{r}")).unwrap_or_default().lines() {
+            if l.contains("IPVS: ") || l.contains("validation") {
+                println!("  reload {r}: {l}");
+            }
+        }
+    }
+
+    // 0.
+    let r0 = c.section("r0");
+    c.expect(
+        table(&r0)
+            == [
+                (
+                    A.into(),
+                    vec![masq("203.0.113.1:80", 1), masq("203.0.113.2:80", 1)],
+                ),
+                (
+                    C.into(),
+                    vec![masq("203.0.113.1:81", 1), masq("203.0.113.2:81", 1)],
+                ),
+            ],
+        format!("0: the initial table is A and C: {:?}", table(&r0)),
+    );
+
+    // 1. The good reload.
+    let gb = c.section("g-before");
+    let ga = c.section("g-after");
+    let c_before = service(&gb, C);
+    c.expect(
+        c_before.len() == 2,
+        format!("1: C has its two real servers before the reload: {c_before:?}"),
+    );
+    c.expect(
+        established(&gb, "198.51.100.100:81") == 1,
+        "1: the slow download is an ESTABLISHED connection through C before the reload".into(),
+    );
+    c.expect(
+        table(&ga)
+            == [
+                (A.into(), vec![masq("203.0.113.1:80", 1), masq("203.0.113.2:80", 3)]),
+                (B.into(), vec![masq("203.0.113.1:8080", 1), masq("203.0.113.2:8080", 1)]),
+                (C.into(), c_before.clone()),
+            ],
+        format!(
+            "1: after the reload A's rs2 has weight 3, B exists with both real servers, C is unchanged: {:?}",
+            table(&ga)
+        ),
+    );
+    c.expect(
+        established(&ga, "198.51.100.100:81") == 1,
+        "1: the slow download is still ESTABLISHED after the reload".into(),
+    );
+    c.expect(
+        dest_stats(&gb, "203.0.113.1:81").unwrap_or(0)
+            + dest_stats(&gb, "203.0.113.2:81").unwrap_or(0)
+            >= 1
+            && dest_stats(&ga, "203.0.113.1:81") >= dest_stats(&gb, "203.0.113.1:81")
+            && dest_stats(&ga, "203.0.113.2:81") >= dest_stats(&gb, "203.0.113.2:81"),
+        "1: C's real servers kept their counters (not removed and added again)".into(),
+    );
+    let dl = run.values("DL");
+    let stalled = dl.iter().find_map(|l| l.strip_prefix("after "));
+    c.expect(
+        stalled
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .is_some_and(|n| n < BIG_KIB * 1024),
+        format!("1: the download was still under way at the reload: {dl:?}"),
+    );
+    c.expect(
+        dl.iter()
+            .any(|l| *l == format!("end {} rc 0", BIG_KIB * 1024)),
+        format!("1: the download through C completed after the reload: {dl:?}"),
+    );
+    for r in ["g", "x", "y", "k"] {
+        vip_kept(&mut c, &run, r);
+    }
+    let applies = ipvs_applies(&c.section("log-g"));
+    c.expect(
+        applies == [(4, 1)],
+        format!(
+            "1: the reload is one IPVS apply of 4 commands (A: 1 edit; B: 1 service + 2 destinations), C unchanged: {applies:?}"
+        ),
+    );
+    let (b1, b2, other) = c.pages("g-pages-b");
+    c.expect(
+        b1 + b2 == N && b1 > 0 && b2 > 0 && other.is_empty(),
+        format!("1: B serves through the VIP from both real servers: rs1 {b1}, rs2 {b2}, other {other:?}"),
+    );
+
+    // 2. The broken reload.
+    let tests = run.values("TEST");
+    c.expect(
+        tests
+            .iter()
+            .any(|t| t.starts_with("ours ") && t != "ours 0")
+            && tests
+                .iter()
+                .any(|t| t.starts_with("keepalived ") && t != "keepalived 0"),
+        format!("2: the broken file fails `-t` (ours and keepalived 2.2.7): {tests:?}"),
+    );
+    let xb = c.section("x-before");
+    let xa = c.section("x-after");
+    c.expect(
+        !table(&xb).is_empty() && table(&xa) == table(&xb),
+        format!(
+            "2: the refused reload left the IPVS table as it was: {:?} -> {:?}",
+            table(&xb),
+            table(&xa)
+        ),
+    );
+    let id = run.values("ID");
+    let id_of = |w: &str| {
+        id.iter()
+            .find_map(|l| l.strip_prefix(w))
+            .map(str::to_string)
+    };
+    c.expect(
+        id_of("before ").is_some() && id_of("before ") == id_of("after "),
+        format!("2: the daemon (pid, start time, pid file) is the same process: {id:?}"),
+    );
+    let lx = c.section("log-x");
+    c.expect(
+        lx.contains("New config failed validation"),
+        "2: the daemon logs that it refuses the configuration".into(),
+    );
+    c.expect(
+        ipvs_applies(&lx).is_empty(),
+        format!(
+            "2: the refused reload sent no IPVS command: {:?}",
+            ipvs_applies(&lx)
+        ),
+    );
+    let ya = c.section("y-after");
+    c.expect(
+        service(&ya, B) == [masq("203.0.113.1:8080", 2), masq("203.0.113.2:8080", 1)]
+            && service(&ya, A) == service(&xb, A)
+            && service(&ya, C) == service(&xb, C),
+        format!(
+            "2: the good configuration after it applies (B's rs1 weight 2, A and C as they were): {:?}",
+            table(&ya)
+        ),
+    );
+    let ay = ipvs_applies(&c.section("log-y"));
+    c.expect(
+        ay == [(1, 2)],
+        format!("2: that reload is one command (B's rs1), 2 services unchanged: {ay:?}"),
+    );
+
+    // 3. Checker state over the reload.
+    let kb = c.section("k-before");
+    let ka = c.section("k-after");
+    c.expect(
+        service(&kb, A) == [masq("203.0.113.1:80", 1)],
+        format!("3: the checker removed rs2 from A: {:?}", service(&kb, A)),
+    );
+    c.expect(
+        service(&ka, A) == [masq("203.0.113.1:80", 1)],
+        format!(
+            "3: rs2 (down) stays out of A after the reload: {:?}",
+            service(&ka, A)
+        ),
+    );
+    c.expect(
+        run.values("FLAP k").is_empty(),
+        format!(
+            "3: rs2 never reappeared in A after the reload (samples {:?})",
+            run.values("FLAP k")
+        ),
+    );
+    c.expect(
+        service(&ka, B) == [masq("203.0.113.1:8080", 4), masq("203.0.113.2:8080", 1)],
+        format!(
+            "3: the reload applied (B's rs1 weight 4): {:?}",
+            service(&ka, B)
+        ),
+    );
+    let before = dest_stats(&kb, "203.0.113.1:80");
+    let right_after = run
+        .values("CONNS k-right-after")
+        .first()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let after = dest_stats(&ka, "203.0.113.1:80");
+    c.expect(
+        before.is_some_and(|b| b >= N as u64) && right_after >= before && after >= before,
+        format!(
+            "3: rs1 (up) stayed in A: its Conns counter did not reset ({before:?} before, {right_after:?} right after, {after:?} later)"
+        ),
+    );
+    let ak = ipvs_applies(&c.section("log-k"));
+    c.expect(
+        ak == [(1, 2)],
+        format!("3: that reload is one command (B's rs1), 2 services unchanged: {ak:?}"),
+    );
+    let kk = c.section("k-back");
+    c.expect(
+        service(&kk, A) == [masq("203.0.113.1:80", 1), masq("203.0.113.2:80", 3)],
+        format!(
+            "3: rs2 returns (weight 3) when its checker sees it up: {:?}",
+            service(&kk, A)
+        ),
+    );
+    c.finish("reload");
+}
+
+/// Around reload `label`: the `@@VIPWATCH label samples misses@@` shows the VIP in every
+/// sample, `ip monitor` saw no removal of it, and the daemon logged no VRRP state change.
+fn vip_kept(c: &mut Checks, run: &GuestRun, label: &str) {
+    let mon = c.section(&format!("addrmon-{label}"));
+    let deleted: Vec<&str> = mon
+        .lines()
+        .filter(|l| l.starts_with("Deleted") && l.contains(" 198.51.100.100/"))
+        .collect();
+    c.expect(
+        deleted.is_empty(),
+        format!("{label}: the VIP was never removed during the reload: {deleted:?}"),
+    );
+    let log = c.section(&format!("log-{label}"));
+    let vrrp: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Entering") || l.contains(" -> "))
+        .collect();
+    c.expect(
+        vrrp.is_empty(),
+        format!("{label}: no VRRP state change during the reload: {vrrp:?}"),
+    );
+    let w = run.values("VIPWATCH").into_iter().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(label)).then(|| {
+            let n: u64 = it.next()?.parse().ok()?;
+            let m: u64 = it.next()?.parse().ok()?;
+            Some((n, m))
+        })?
+    });
+    c.expect(
+        w.is_some_and(|(n, m)| n > 0 && m == 0),
+        format!("{label}: the VIP stayed on lvs1 through the reload (samples, misses): {w:?}"),
+    );
+}
+
+/// Every `IPVS: N command(s), M service(s) unchanged` line of a log: (N, M).
+fn ipvs_applies(log: &str) -> Vec<(usize, usize)> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("IPVS: ")? + 6..];
+            let (n, rest) = rest.split_once(" command(s), ")?;
+            let (m, _) = rest.split_once(" service(s) unchanged")?;
+            Some((n.parse().ok()?, m.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `ipvsadm -Ln` listing of a `show` section: each service (its line's words) with its
+/// destinations, in the listing's order.
+fn table(section: &str) -> Vec<(String, Vec<Dest>)> {
+    let mut t: Vec<(String, Vec<Dest>)> = Vec::new();
+    for l in listing(section) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w[..] {
+            [p, ..] if ["TCP", "UDP", "SCTP", "FWM"].contains(&p) => t.push((w.join(" "), vec![])),
+            ["->", addr, fwd, weight, ..] if addr != "RemoteAddress:Port" => {
+                if let (Some(last), Ok(weight)) = (t.last_mut(), weight.parse()) {
+                    last.1.push((addr.to_string(), fwd.to_string(), weight));
+                }
+            }
+            _ => {}
+        }
+    }
+    for s in &mut t {
+        s.1.sort();
+    }
+    t.sort();
+    t
+}
+
+/// The destinations of the service whose line is `svc` (its words), sorted.
+fn service(section: &str, svc: &str) -> Vec<Dest> {
+    table(section)
+        .into_iter()
+        .find(|(s, _)| s == svc)
+        .map(|(_, d)| d)
+        .unwrap_or_default()
+}
+
+/// The Conns counter of destination `addr` in the `--stats` part of a `show` section.
+fn dest_stats(section: &str, addr: &str) -> Option<u64> {
+    part(section, "== --stats").find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w[..] {
+            ["->", a, conns, ..] if a == addr => conns.parse().ok(),
+            _ => None,
+        }
+    })
+}
+
+/// ESTABLISHED entries of the `== connections` part of a `show` section from the client to
+/// `virtual` (VIP:port).
+fn established(section: &str, virtual_: &str) -> usize {
+    part(section, "== connections")
+        .filter(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() >= 6
+                && w[2] == "ESTABLISHED"
+                && w[3].starts_with("198.51.100.2:")
+                && w[4] == virtual_
+        })
+        .count()
 }
 
 // ===== shared =====
