@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tracing::{info, warn};
 
@@ -308,34 +308,9 @@ pub fn message(from: &str, to: &[String], subject: &str, body: &str, now: System
     )
 }
 
-/// `Mon, 01 Mar 2021 09:44:08 +0000`. keepalived prints local time; we print UTC (the same
-/// instant; the zone offset is `+0000`).
+/// `Mon, 01 Mar 2021 09:44:08 +0100`, local time as keepalived prints it.
 pub fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
-        WD[days.rem_euclid(7) as usize],
-        MON[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::clock::rfc5322(t)
 }
 
 /// keepalived's body for a checker's state change (check_*.c), by checker keyword.
@@ -389,25 +364,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn date_is_rfc5322() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_614_591_848);
-        assert_eq!(rfc5322_date(t), "Mon, 01 Mar 2021 09:44:08 +0000");
-        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
-    }
-
-    #[test]
     fn message_layout() {
         let m = message(
             "ka@lb",
             &["a@x".into(), "b@x".into()],
             "[lb] s",
             "body",
-            UNIX_EPOCH,
+            std::time::UNIX_EPOCH,
         );
+        // The date is local time (src/clock.rs tests its shape in fixed zones).
+        let date = crate::clock::rfc5322(std::time::UNIX_EPOCH);
         assert_eq!(
             m,
-            "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\nFrom: ka@lb\r\nSubject: [lb] s\r\n\
-             X-Mailer: Keepalived\r\nTo: a@x, b@x\r\n\r\nbody\r\n"
+            format!(
+                "Date: {date}\r\nFrom: ka@lb\r\nSubject: [lb] s\r\n\
+                 X-Mailer: Keepalived\r\nTo: a@x, b@x\r\n\r\nbody\r\n"
+            )
         );
     }
 }

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -137,51 +137,7 @@ pub fn init(opts: &Options, ident: &str) {
         .try_init();
 }
 
-/// `Thu Nov 27 13:01:00 2026` (UTC; keepalived uses local time, which is UTC on most
-/// servers and containers).
+/// `Thu Nov 27 13:01:00 2026`, local time (keepalived's console lines).
 pub fn console_time(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MON: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {} {:2} {:02}:{:02}:{:02} {y}",
-        WD[(days.rem_euclid(7)) as usize],
-        MON[(m - 1) as usize],
-        d,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn console_time_matches_ctime_shape() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_764_248_460); // 2025-11-27 13:01:00 UTC
-        assert_eq!(console_time(t), "Thu Nov 27 13:01:00 2025");
-        assert_eq!(console_time(UNIX_EPOCH), "Thu Jan  1 00:00:00 1970");
-    }
+    crate::clock::ctime(t)
 }
