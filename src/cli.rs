@@ -62,6 +62,9 @@ const SUPPORTED: &[&str] = &[
     "dont-respawn",
     "checkers_pid",
     "namespace",
+    // Process settings (src/daemon/mod.rs `process_settings`).
+    "umask",
+    "core-dump",
 ];
 
 /// Options whose optional argument keepalived's `-h` shows as `=VALUE` rather than `[=VALUE]`.

@@ -174,13 +174,15 @@ fn is_supported(first: &str) -> bool {
             "dont-respawn",
             "checkers_pid",
             "namespace",
+            "umask",
+            "core-dump",
         ]
         .contains(&long.split('=').next().unwrap_or_default()),
         // Short forms: the option letter (combined forms below use supported letters only).
         None => first
             .chars()
             .nth(1)
-            .is_some_and(|c| "fPClDndeitprGSVIRcs".contains(c)),
+            .is_some_and(|c| "fPClDndeitprGSVIRcsum".contains(c)),
     }
 }
 

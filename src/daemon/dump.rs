@@ -17,7 +17,7 @@
 //! class): into a new file created with `O_CREAT|O_EXCL|O_NOFOLLOW` next to the target,
 //! then renamed over it. Nothing at the target path is ever opened, so a planted symlink is
 //! replaced, never followed, and a planted file is never truncated or written through a
-//! descriptor someone else holds. The mode is 0644 (keepalived's 0666 less its umask).
+//! descriptor someone else holds. The mode is 0666 less the umask (0644 by default, as keepalived; `-u` changes it).
 //!
 //! The VRRP sections are faithful line by line for what keepalived-rs implements (VMAC,
 //! ipvlan, firewall, track_process, BFD lines are left out because those features are);
@@ -109,7 +109,7 @@ pub fn write_safely(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let (tmp, mut file) = create_exclusive(path)?;
     let written = file
         .write_all(contents)
-        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o644)))
+        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(super::file_mode())))
         .and_then(|()| file.sync_data())
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {

@@ -60,6 +60,33 @@ pub const DEFAULT_PID_FILE: &str = "/run/keepalived.pid";
 pub const DEFAULT_VRRP_PID_FILE: &str = "/run/vrrp.pid";
 pub const DEFAULT_CHECKERS_PID_FILE: &str = "/run/checkers.pid";
 
+/// The file creation mask: keepalived's default (`S_IXUSR|S_IWGRP|S_IXGRP|S_IWOTH|S_IXOTH`,
+/// files 0644) or `-u`/`--umask`.
+static UMASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0o133);
+
+/// The mode of the files the daemon creates (dumps, pid files): 0666 less the umask.
+pub fn file_mode() -> u32 {
+    0o666 & !UMASK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `-u MASK` and `-m` (keepalived core/main.c: `umask(umask_val)` at start; `--core-dump`
+/// lifts RLIMIT_CORE so that an abnormal end leaves a core).
+fn process_settings(opts: &Options) {
+    if let Some(m) = opts.umask {
+        UMASK.store(m & 0o777, std::sync::atomic::Ordering::Relaxed);
+    }
+    let mask = UMASK.load(std::sync::atomic::Ordering::Relaxed);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        mask as libc::mode_t,
+    ));
+    if opts.core_dump {
+        use nix::sys::resource::{RLIM_INFINITY, Resource, setrlimit};
+        if let Err(e) = setrlimit(Resource::RLIMIT_CORE, RLIM_INFINITY, RLIM_INFINITY) {
+            eprintln!("keepalived: cannot lift the core size limit: {e}");
+        }
+    }
+}
+
 /// keepalived's pid directory, for `use_pid_dir`, `instance` and network namespaces.
 pub const PID_DIR: &str = "/run/keepalived";
 
@@ -144,6 +171,7 @@ fn syslog_ident(base: &str, namespace: Option<&str>, instance: Option<&str>) -> 
 /// Runs the daemon for the configuration already read (already inside the network namespace
 /// of `-s`/`net_namespace`, see [`namespace`]). Returns the process exit code.
 pub fn run(opts: &Options, loaded: Loaded) -> ExitCode {
+    process_settings(opts);
     let mut cfg = loaded.config;
     // `-s` overrides `net_namespace` (keepalived logs the override); the dumps show it.
     if let Some(ns) = &opts.namespace {

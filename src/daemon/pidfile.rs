@@ -56,7 +56,7 @@ impl PidFile {
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o644)
+            .mode(super::file_mode())
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(io)?;
