@@ -720,3 +720,182 @@ fn run_in_named_netns(tag: &str, via_config: bool) {
         );
     }
 }
+
+// ===== the systemd unit =====
+
+/// The installed `keepalived.service` as systemd would run it. There is no systemd manager
+/// to run it under here (no PID 1 systemd in the test environment), so the test plays the
+/// manager's part: `systemd-analyze verify` accepts the installed unit; its `ExecStart`
+/// (with `DAEMON_ARGS` from the installed defaults, and pid files moved into the test's
+/// directory) runs in a network namespace with `$NOTIFY_SOCKET` set, and the daemon says
+/// `READY=1` once running; `ExecReload` (SIGHUP) gives `RELOADING=1` then `READY=1` with the
+/// VIP kept; SIGTERM (`KillMode=process`) gives `STOPPING=1`, exit 0, VIP removed.
+#[test]
+fn systemd_unit_verifies_and_the_daemon_speaks_its_notify_protocol() {
+    if !netns::gate(
+        "systemd_unit_verifies_and_the_daemon_speaks_its_notify_protocol",
+        &[Need::Root, Need::Ip, Need::NetnsWorks],
+    ) {
+        return;
+    }
+    let analyze = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if analyze.is_none() && std::env::var("KEEPALIVED_RS_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("systemd-analyze is missing (apt-get install systemd)");
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    let bins = Path::new(env!("CARGO_BIN_EXE_keepalived"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let mut cmd = Command::new("sh");
+    cmd.arg(support::manifest_dir().join("dist/install.sh"))
+        .arg("install")
+        .arg("--prefix")
+        .arg(r.join("usr"))
+        .arg("--sysconfdir")
+        .arg(r.join("etc"))
+        .arg("--runstatedir")
+        .arg(r.join("run"))
+        .arg("--unitdir")
+        .arg(r.join("systemd"))
+        .arg("--bin-dir")
+        .arg(&bins);
+    let res = run_with_timeout(&mut cmd, Duration::from_secs(60));
+    assert_eq!(
+        res.outcome.shell_code(),
+        Some(0),
+        "install.sh: {}",
+        String::from_utf8_lossy(&res.output())
+    );
+    let unit_path = r.join("systemd/keepalived.service");
+    let unit = std::fs::read_to_string(&unit_path).expect("unit");
+    if let Some(analyze) = analyze {
+        let out = Command::new(analyze)
+            .arg("verify")
+            .arg(&unit_path)
+            .output()
+            .expect("systemd-analyze");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "systemd-analyze verify: {text}");
+        // Warnings about the unit itself (not about other units of this host) fail the test.
+        assert!(
+            !text.lines().any(|l| l.contains("keepalived.service")),
+            "systemd-analyze verify: {text}"
+        );
+    }
+    for want in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "KillMode=process",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == want),
+            "{want} in the unit:\n{unit}"
+        );
+    }
+    let exec: Vec<String> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart")
+        .split_whitespace()
+        .filter(|w| *w != "$DAEMON_ARGS")
+        .map(str::to_string)
+        .collect();
+    let defaults = std::fs::read_to_string(r.join("etc/default/keepalived")).expect("defaults");
+    let daemon_args: Vec<String> = defaults
+        .lines()
+        .find_map(|l| l.strip_prefix("DAEMON_ARGS="))
+        .map(|v| {
+            v.trim_matches('"')
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let conf = r.join("etc/keepalived/keepalived.conf");
+    std::fs::write(&conf, config(&[VIP1])).expect("config");
+    let ns = NetNs::new("sdunit", &["eth0"]).expect("netns");
+    ns.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"])
+        .expect("address");
+
+    // The manager's end of $NOTIFY_SOCKET.
+    let sock_path = r.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut got: Vec<String> = Vec::new();
+    let mut wait_msg = |want: &str, got: &mut Vec<String>, limit: Duration| -> bool {
+        let end = Instant::now() + limit;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < end {
+            if let Ok(n) = sock.recv(&mut buf) {
+                let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let hit = m.lines().any(|l| l == want);
+                got.push(m);
+                if hit {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+
+    let mut cmd = ns.command(&exec[0]);
+    cmd.args(&exec[1..])
+        .args(&daemon_args)
+        .arg(format!("--pid={}", r.join("run/keepalived.pid").display()))
+        .arg(format!("--vrrp_pid={}", r.join("run/vrrp.pid").display()))
+        .arg(format!(
+            "--checkers_pid={}",
+            r.join("run/checkers.pid").display()
+        ))
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("TMPDIR", r);
+    let mut d = Daemon::start(cmd, r.join("daemon.log"));
+    assert!(
+        wait_msg("READY=1", &mut got, Duration::from_secs(15)),
+        "no READY=1: {got:?}\n{}",
+        d.log_text()
+    );
+    assert!(
+        wait_for(Duration::from_secs(15), || has_vip(&ns, VIP1)),
+        "VIP: {}",
+        d.log_text()
+    );
+    got.clear();
+    // ExecReload.
+    let _ = kill(Pid::from_raw(d.pid()), Signal::SIGHUP);
+    assert!(
+        wait_msg("RELOADING=1", &mut got, Duration::from_secs(10)),
+        "no RELOADING=1: {got:?}\n{}",
+        d.log_text()
+    );
+    assert!(
+        wait_msg("READY=1", &mut got, Duration::from_secs(10)),
+        "no READY=1 after the reload: {got:?}\n{}",
+        d.log_text()
+    );
+    assert!(has_vip(&ns, VIP1), "VIP lost on reload");
+    got.clear();
+    let _ = kill(Pid::from_raw(d.pid()), Signal::SIGTERM);
+    assert!(
+        wait_msg("STOPPING=1", &mut got, Duration::from_secs(10)),
+        "no STOPPING=1: {got:?}\n{}",
+        d.log_text()
+    );
+    assert_eq!(
+        d.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        d.log_text()
+    );
+    assert!(!has_vip(&ns, VIP1), "VIP after stop");
+    assert!(
+        !r.join("run/keepalived.pid").exists(),
+        "pid file after stop"
+    );
+}
