@@ -1784,7 +1784,6 @@ mod tests {
             c.notices,
             [
                 Notice::Stderr("Invalid log facility 'local8'".into()),
-                Notice::Unsupported("umask".into()),
                 Notice::Stderr("Invalid --umask option 999".into()),
                 Notice::Unsupported("perf".into()),
                 Notice::Stderr("Unknown perf start point x".into()),

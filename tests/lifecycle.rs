@@ -828,7 +828,7 @@ fn systemd_unit_verifies_and_the_daemon_speaks_its_notify_protocol() {
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let mut got: Vec<String> = Vec::new();
-    let mut wait_msg = |want: &str, got: &mut Vec<String>, limit: Duration| -> bool {
+    let wait_msg = |want: &str, got: &mut Vec<String>, limit: Duration| -> bool {
         let end = Instant::now() + limit;
         let mut buf = [0u8; 4096];
         while Instant::now() < end {

@@ -589,19 +589,19 @@ impl Lowerer {
 
     fn check_enum<'n>(&self, n: &'n Node, d: &mut Diagnostics) -> Option<&'n str> {
         let s = self.arg1(n, d)?;
-        if let Kind::Enum(allowed) = n.kw.kind {
-            if !allowed.contains(&s) {
-                d.error(
-                    E::General,
-                    n.line.loc_of(1),
-                    format!(
-                        "unknown {} '{s}' (expected one of: {})",
-                        n.kw.name,
-                        allowed.join(", ")
-                    ),
-                );
-                return None;
-            }
+        if let Kind::Enum(allowed) = n.kw.kind
+            && !allowed.contains(&s)
+        {
+            d.error(
+                E::General,
+                n.line.loc_of(1),
+                format!(
+                    "unknown {} '{s}' (expected one of: {})",
+                    n.kw.name,
+                    allowed.join(", ")
+                ),
+            );
+            return None;
         }
         Some(s)
     }
@@ -705,19 +705,19 @@ impl Lowerer {
             }
             "linkbeat_interfaces" | "interface_up_down_delays" => {
                 for l in &n.values {
-                    if let Some(i) = l.word(0) {
-                        if !super::validate::interface_exists(i) {
-                            let what = if n.kw.name == "linkbeat_interfaces" {
-                                "linkbeat interface"
-                            } else {
-                                "up/down delay"
-                            };
-                            d.error(
-                                E::Fatal,
-                                l.loc,
-                                format!("unknown interface {i} specified for {what}"),
-                            );
-                        }
+                    if let Some(i) = l.word(0)
+                        && !super::validate::interface_exists(i)
+                    {
+                        let what = if n.kw.name == "linkbeat_interfaces" {
+                            "linkbeat interface"
+                        } else {
+                            "up/down delay"
+                        };
+                        d.error(
+                            E::Fatal,
+                            l.loc,
+                            format!("unknown interface {i} specified for {what}"),
+                        );
                     }
                 }
                 self.ignored(&n, d);
@@ -1287,7 +1287,7 @@ impl Lowerer {
     }
 
     /// Lines of a `track_*` block: `NAME [weight N [reverse|noreverse]]`.
-    fn tracked(&self, n: &Node, d: &mut Diagnostics, interface: bool) -> Vec<Tracked> {
+    fn tracked(&self, n: &Node, d: &mut Diagnostics) -> Vec<Tracked> {
         let mut v = Vec::new();
         for l in &n.values {
             let Some(name) = l.word(0) else { continue };
@@ -1301,7 +1301,7 @@ impl Lowerer {
             while let Some(w) = l.word(i) {
                 match w {
                     "weight" => {
-                        let range = if interface { -254..=254 } else { -254..=254 };
+                        let range = -254..=254;
                         match l.word(i + 1).and_then(|x| x.parse::<i64>().ok()) {
                             Some(x) if range.contains(&x) => t.weight = Some(x as i32),
                             _ => d.error(
@@ -1352,11 +1352,11 @@ impl Lowerer {
 
     fn tracking(&self, c: &Node, d: &mut Diagnostics, t: &mut Tracking) -> bool {
         match c.kw.name {
-            "track_interface" => t.interfaces.extend(self.tracked(c, d, true)),
-            "track_script" => t.scripts.extend(self.tracked(c, d, false)),
-            "track_file" => t.files.extend(self.tracked(c, d, false)),
-            "track_process" => t.processes.extend(self.tracked(c, d, false)),
-            "track_bfd" => t.bfds.extend(self.tracked(c, d, false)),
+            "track_interface" => t.interfaces.extend(self.tracked(c, d)),
+            "track_script" => t.scripts.extend(self.tracked(c, d)),
+            "track_file" => t.files.extend(self.tracked(c, d)),
+            "track_process" => t.processes.extend(self.tracked(c, d)),
+            "track_bfd" => t.bfds.extend(self.tracked(c, d)),
             _ => return false,
         }
         true
@@ -1894,16 +1894,15 @@ impl Lowerer {
                 }
                 "scope" => {
                     need(d);
-                    if let Some(v) = val {
-                        if !["site", "link", "host", "nowhere", "global"].contains(&v)
-                            && v.parse::<u8>().is_err()
-                        {
-                            d.error(
-                                E::General,
-                                l.loc_of(i + 1),
-                                format!("({owner}) Invalid scope '{v}' for VIP {s}"),
-                            );
-                        }
+                    if let Some(v) = val
+                        && !["site", "link", "host", "nowhere", "global"].contains(&v)
+                        && v.parse::<u8>().is_err()
+                    {
+                        d.error(
+                            E::General,
+                            l.loc_of(i + 1),
+                            format!("({owner}) Invalid scope '{v}' for VIP {s}"),
+                        );
                     }
                     a.scope = val.map(str::to_string);
                     i += 2;
@@ -2412,9 +2411,7 @@ impl Lowerer {
         d: &mut Diagnostics,
         vs: &VirtualServer,
     ) -> Option<RealServer> {
-        let Some(ip) = self.arg1(n, d) else {
-            return None;
-        };
+        let ip = self.arg1(n, d)?;
         let Ok(addr) = ip.parse::<IpAddr>() else {
             d.error(
                 E::General,
@@ -2661,15 +2658,13 @@ impl Lowerer {
         }
         // Checker-specific completion, as keepalived's close handlers do.
         match &kind {
-            CheckerKind::Http(h) | CheckerKind::Ssl(h) => {
-                if h.urls.is_empty() {
-                    d.error(
-                        E::General,
-                        n.loc(),
-                        format!("{} has no url - checker removed", n.kw.name),
-                    );
-                    return None;
-                }
+            CheckerKind::Http(h) | CheckerKind::Ssl(h) if h.urls.is_empty() => {
+                d.error(
+                    E::General,
+                    n.loc(),
+                    format!("{} has no url - checker removed", n.kw.name),
+                );
+                return None;
             }
             CheckerKind::Misc(m) if m.path.is_none() => {
                 d.error(

@@ -543,13 +543,13 @@ impl<'d> Reader<'d> {
         if let Some(name) = self.collecting.take() {
             // A continuation line of a multi-line definition.
             let piece = body.text.trim_end().to_string();
-            if let Some(d) = self.defs.get_mut(&name) {
-                if !piece.is_empty() || !cont {
-                    if !d.value.is_empty() {
-                        d.value.push('\n');
-                    }
-                    d.value.push_str(&piece);
+            if let Some(d) = self.defs.get_mut(&name)
+                && (!piece.is_empty() || !cont)
+            {
+                if !d.value.is_empty() {
+                    d.value.push('\n');
                 }
+                d.value.push_str(&piece);
             }
             if cont {
                 self.collecting = Some(name);
@@ -613,24 +613,24 @@ impl<'d> Reader<'d> {
                 text = after.to_string();
             }
             // 3. definitions
-            if text.starts_with('$') {
-                if let Some((name, value)) = parse_definition(&text) {
-                    let (value, multi) = match value.strip_suffix('\\') {
-                        Some(v) => (v.trim_end().to_string(), true),
-                        None => (value.to_string(), false),
-                    };
-                    self.defs.insert(
-                        name.to_string(),
-                        Definition {
-                            value,
-                            multiline: false,
-                        },
-                    );
-                    if multi {
-                        self.collecting = Some(name.to_string());
-                    }
-                    return;
+            if text.starts_with('$')
+                && let Some((name, value)) = parse_definition(&text)
+            {
+                let (value, multi) = match value.strip_suffix('\\') {
+                    Some(v) => (v.trim_end().to_string(), true),
+                    None => (value.to_string(), false),
+                };
+                self.defs.insert(
+                    name.to_string(),
+                    Definition {
+                        value,
+                        multiline: false,
+                    },
+                );
+                if multi {
+                    self.collecting = Some(name.to_string());
                 }
+                return;
             }
             // 4. ~SEQ / ~LST
             if text.starts_with("~SEQ") || text.starts_with("~LST") {

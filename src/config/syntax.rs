@@ -47,11 +47,11 @@ pub fn tokenize(line: &str) -> Vec<(usize, Token<'_>)> {
 pub fn tokenize_flat(buf: &str) -> Vec<(usize, Token<'_>)> {
     // About one token per 6 bytes of configuration: size once instead of regrowing.
     let mut toks = Vec::with_capacity(buf.len() / 6 + 16);
-    if let Ok(mut pairs) = LineParser::parse(Rule::lines, buf) {
-        if let Some(top) = pairs.next() {
-            for p in top.into_inner() {
-                push_tokens(p, &mut toks);
-            }
+    if let Ok(mut pairs) = LineParser::parse(Rule::lines, buf)
+        && let Some(top) = pairs.next()
+    {
+        for p in top.into_inner() {
+            push_tokens(p, &mut toks);
         }
     }
     toks

@@ -67,20 +67,20 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
     let default_if = c.global.default_interface.clone();
     for v in &mut c.instances {
         let name = v.name.clone();
-        if v.interface.is_none() {
-            if let Some(di) = &default_if {
-                v.interface = Some((di.clone(), v.loc));
-            }
+        if v.interface.is_none()
+            && let Some(di) = &default_if
+        {
+            v.interface = Some((di.clone(), v.loc));
         }
-        if let Some((ifname, loc)) = &v.interface {
-            if !if_ok(ifname) {
-                d.error(
-                    E::General,
-                    *loc,
-                    format!("WARNING - interface {ifname} for vrrp_instance {name} doesn't exist"),
-                );
-                nonexistent = true;
-            }
+        if let Some((ifname, loc)) = &v.interface
+            && !if_ok(ifname)
+        {
+            d.error(
+                E::General,
+                *loc,
+                format!("WARNING - interface {ifname} for vrrp_instance {name} doesn't exist"),
+            );
+            nonexistent = true;
         }
         for t in &v.tracking.interfaces {
             if !if_ok(&t.name) {
@@ -92,17 +92,17 @@ pub fn validate(c: &mut Config, opts: &LoadOptions, d: &mut Diagnostics) {
             }
         }
         for a in v.vips.iter().chain(&v.evips) {
-            if let Some(dev) = &a.dev {
-                if !if_ok(dev) {
-                    d.error(
-                        E::General,
-                        a.loc,
-                        format!(
-                            "WARNING - interface {dev} for ip address {} doesn't exist",
-                            a.addr
-                        ),
-                    );
-                }
+            if let Some(dev) = &a.dev
+                && !if_ok(dev)
+            {
+                d.error(
+                    E::General,
+                    a.loc,
+                    format!(
+                        "WARNING - interface {dev} for ip address {} doesn't exist",
+                        a.addr
+                    ),
+                );
             }
         }
         for r in &v.virtual_routes {
@@ -243,14 +243,14 @@ fn check_route(
             "\"or\" for routes is deprecated. Please use \"nexthop\"",
         );
     }
-    if let Some(dev) = &r.dev {
-        if !if_ok(dev) {
-            d.error(
-                E::General,
-                r.loc,
-                format!("WARNING - interface {dev} for VROUTE nexthop doesn't exist"),
-            );
-        }
+    if let Some(dev) = &r.dev
+        && !if_ok(dev)
+    {
+        d.error(
+            E::General,
+            r.loc,
+            format!("WARNING - interface {dev} for VROUTE nexthop doesn't exist"),
+        );
     }
     let Some(dest) = &r.dest else {
         d.error(E::General, r.loc, "Route must have a destination");
@@ -551,10 +551,8 @@ fn complete_instances(c: &mut Config, d: &mut Diagnostics) {
             d.error(E::General, v.loc, format!("({n}) VRRPv3 advertisement interval {} out of range - must be <= 40.95s; setting to 40.95s", v.advert_int));
             v.advert_int = Centis(4095);
         }
-        if strict {
-            if v.garp.master_repeat != 1 && v.garp.master_repeat != 5 {
-                // keepalived accepts its own defaults in strict mode.
-            }
+        if strict && v.garp.master_repeat != 1 && v.garp.master_repeat != 5 {
+            // keepalived accepts its own defaults in strict mode.
         }
         // Tracked weights ignored in a sync group (without tracking weight) or for the owner.
         let in_sg_noweight = member_of
