@@ -649,6 +649,9 @@ fn net_namespace_in_the_config_runs_the_daemon_in_the_named_netns() {
 /// Starts the daemon in a private empty netns, told to move into a named one by `-s`
 /// (`via_config` false) or by `net_namespace` (true), and checks where it runs and writes.
 fn run_in_named_netns(tag: &str, via_config: bool) {
+    // Both tests use /run/keepalived and check that it is removed: one at a time.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let unshare = ["/usr/bin/unshare", "/bin/unshare"]
         .into_iter()
         .find(|p| Path::new(p).exists())
