@@ -898,18 +898,7 @@ fn forwarding_line(o: &mut String, prefix: &str, f: &crate::config::model::Forwa
 /// keepalived `cmd_str` and the uid:gid the script runs as (its own `user`, else
 /// `script_user`, else `keepalived_script` if it exists, else ours).
 fn script_words(cfg: &Config, c: &crate::config::model::Command) -> String {
-    let lookup = |user: &str, group: Option<&str>| -> Option<(u32, u32)> {
-        let u = nix::unistd::User::from_name(user).ok().flatten()?;
-        let gid = match group {
-            Some(g) => nix::unistd::Group::from_name(g)
-                .ok()
-                .flatten()?
-                .gid
-                .as_raw(),
-            None => u.gid.as_raw(),
-        };
-        Some((u.uid.as_raw(), gid))
-    };
+    let lookup = crate::vrrp::notify::lookup_user;
     let ids = match (&c.user, &cfg.global.script_user) {
         (Some(u), _) => lookup(u, c.group.as_deref()),
         (None, Some((u, g))) => lookup(u, g.as_deref()),

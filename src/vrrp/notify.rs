@@ -60,7 +60,8 @@ pub struct ScriptEnv {
     our: (u32, u32),
 }
 
-fn lookup_user(name: &str, group: Option<&str>) -> Option<(u32, u32)> {
+/// The uid and gid of `name` (its primary group, or `group`); `None` if either is unknown.
+pub(crate) fn lookup_user(name: &str, group: Option<&str>) -> Option<(u32, u32)> {
     let user = nix::unistd::User::from_name(name).ok().flatten()?;
     let gid = match group {
         Some(g) => nix::unistd::Group::from_name(g)
