@@ -38,6 +38,12 @@
 //!   the VIPs;
 //! - b. when rs1's httpd stops, the checkers take rs1 out of both routers' tables (NAT:
 //!   removed; DR: weight 0 with `inhibit_on_failure`) and all traffic goes to rs2;
+//!   - (NAT) lvs1's USR1 dump, `keepalived_check.data` in its `$TMPDIR` (issue 6's counters):
+//!     in a, once the kernel's counters have settled (no traffic, 2.5 s unchanged), the
+//!     dump's `IPVS counters` section and the `ipvsadm -Ln --stats --exact` read right after
+//!     it agree on Conns, InPkts, OutPkts, InBytes and OutBytes for the service and for each
+//!     real server (all non-zero), and the live part has both real servers `alive = 1`; in b
+//!     rs1 is `alive = 0` and gone from the service's counters;
 //! - c. when it starts again it comes back, and traffic reaches both again;
 //! - d. when the master dies (SIGKILL of our daemon and lvs1's links down: a dead box; a bare
 //!   SIGKILL leaves the VIPs and IPVS entries behind by design, as keepalived's does), lvs2
@@ -111,8 +117,10 @@ httpd_start() {
 httpd_stop() { local p; p=$(cat "/run/httpd-$1.pid"); kill "$p"; wait "$p" 2>/dev/null; }
 # ours NS CFG / theirs NS CFG: our daemon or Debian's keepalived in NS, logging to /tmp/NS.log
 # (keepalived without -G also logs through syslog, which falls back to the console).
+# Our daemon's dumps go to its own $TMPDIR, /run/dump-NS (keepalived's `set_tmp_dir`).
 ours() {
-    /usr/sbin/ip netns exec "$1" /bin/keepalived-rs -n -l -D -f "$2" -p "/run/$1.pid" -r "/run/$1-vrrp.pid" \
+    mkdir -p "/run/dump-$1"
+    TMPDIR="/run/dump-$1" /usr/sbin/ip netns exec "$1" /bin/keepalived-rs -n -l -D -f "$2" -p "/run/$1.pid" -r "/run/$1-vrrp.pid" \
         -c "/run/$1-checkers.pid" >>"/tmp/$1.log" 2>&1 &
     echo $! > "/run/$1.daemon"
 }
@@ -172,6 +180,38 @@ show() {
     echo "== links"; ip -n "$2" -o link show | awk '{print $2, $(NF-2)}'
     echo "== addresses"; ip -n "$2" -o -4 addr show | awk '{print $2, $4}'
     echo "@@END $1@@"
+}
+# counters NS: NS's `ipvsadm -Ln --stats --exact` rows (services and destinations).
+counters() {
+    ip netns exec "$1" ipvsadm -Ln --stats --exact | awk '$1 != "IP" && $1 != "Prot" && $2 != "RemoteAddress:Port"'
+}
+# settled NS: NS's IPVS counters stayed the same for 2.5 s (20 reads at most). The kernel folds
+# its per-CPU counters into the ones it reports every 2 s, so only then do two reads agree.
+settled() {
+    local prev cur n=0 same=0
+    prev=$(counters "$1")
+    while [ $n -lt 20 ]; do
+        sleep 0.5; n=$((n+1))
+        cur=$(counters "$1")
+        if [ "$cur" = "$prev" ]; then
+            same=$((same+1)); [ $same -ge 5 ] && return 0
+        else
+            same=0; prev=$cur
+        fi
+    done
+    return 1
+}
+# check_dump LABEL NS: USR1 to our daemon in NS; once its keepalived_check.data is written
+# (the old one is removed first; the daemon renames a complete file into place), NS's
+# `ipvsadm -Ln --stats --exact` at once; both printed, as sections LABEL and LABEL-ipvsadm.
+check_dump() {
+    local f="/run/dump-$2/keepalived_check.data" k
+    rm -f "$f"
+    kill -USR1 "$(cat "/run/$2.daemon")"
+    wait_for "$1" 20 test -s "$f"
+    k=$(ip netns exec "$2" ipvsadm -Ln --stats --exact)
+    echo "@@BEGIN $1@@"; cat "$f" 2>/dev/null; echo "@@END $1@@"
+    echo "@@BEGIN $1-ipvsadm@@"; echo "$k"; echo "@@END $1-ipvsadm@@"
 }
 logs() {
     local n
@@ -279,12 +319,19 @@ wait_for a-reach 40 reach
 t a
 pages nat-a
 show nat-a-lvs1 lvs1; show nat-a-lvs2 lvs2
+# our daemon's USR1 dump: live checker state and the kernel's counters, equal to ipvsadm's
+t a-shown
+wait_for a-settled 1 settled lvs1
+check_dump nat-a-dump lvs1
+t a-dump
 
 # b. rs1's httpd stops: the checkers remove it
 httpd_stop rs1
 t b-stop
 wait_for b-lvs1-removed 60 lacks_dest lvs1 203.0.113.1:80
 t b-lvs1
+check_dump nat-b-dump lvs1
+t b-dump
 wait_for b-lvs2-removed 60 lacks_dest lvs2 203.0.113.1:80
 pages nat-b
 show nat-b-lvs1 lvs1; show nat-b-lvs2 lvs2
@@ -357,6 +404,7 @@ fn vm_e2e_nat() {
         );
     }
     c.pages_both("nat-a");
+    dump_matches_kernel(&mut c);
 
     // b.
     for r in ["lvs1", "lvs2"] {
@@ -367,6 +415,22 @@ fn vm_e2e_nat() {
         );
     }
     c.pages_only_rs2("nat-b");
+    let db = c.section("nat-b-dump");
+    c.expect(
+        dump_alive(&db) == [(RS1.into(), Some(0)), (RS2.into(), Some(1))],
+        format!(
+            "b: lvs1's USR1 dump shows rs1 alive = 0 and rs2 alive = 1: {:?}",
+            dump_alive(&db)
+        ),
+    );
+    let svc = dump_counters(&db).and_then(|v| v.into_iter().find(|s| s.name == DUMP_VS));
+    c.expect(
+        svc.as_ref()
+            .is_some_and(|s| s.dests.iter().map(|d| d.0.as_str()).eq([RS2])),
+        format!(
+            "b: rs1 is gone from the service in the dump's IPVS counters (NAT removes it): {svc:?}"
+        ),
+    );
 
     // c.
     for r in ["lvs1", "lvs2"] {
@@ -389,6 +453,194 @@ fn vm_e2e_nat() {
     );
     c.pages_both("nat-d");
     c.finish("NAT");
+}
+
+/// The real servers as the dumps name them.
+const RS1: &str = "203.0.113.1:80";
+const RS2: &str = "203.0.113.2:80";
+/// The NAT service's line in the dump's `IPVS counters` section (after ` VS = `).
+const DUMP_VS: &str = "[198.51.100.100]:tcp:80, service TCP 198.51.100.100:80";
+
+/// a. lvs1's USR1 dump (`nat-a-dump`, taken once the kernel's counters had settled) against
+/// the `ipvsadm -Ln --stats --exact` read right after it (`nat-a-dump-ipvsadm`), with no
+/// traffic in between: the same counters for the service and for each real server, all
+/// non-zero (both served the client); the live part has both real servers alive.
+fn dump_matches_kernel(c: &mut Checks) {
+    let dump = c.section("nat-a-dump");
+    let kernel = ipvsadm_counters(&c.section("nat-a-dump-ipvsadm"));
+    c.expect(
+        dump_alive(&dump) == [(RS1.into(), Some(1)), (RS2.into(), Some(1))],
+        format!(
+            "a: lvs1's USR1 dump shows both real servers alive = 1: {:?}",
+            dump_alive(&dump)
+        ),
+    );
+    let Some(ours) = dump_counters(&dump) else {
+        c.expect(
+            false,
+            "a: lvs1's USR1 dump has an IPVS counters section".into(),
+        );
+        return;
+    };
+    c.expect(
+        ours.iter().map(|s| s.name.as_str()).eq([DUMP_VS]),
+        format!("a: the dump's counters name the one service {DUMP_VS}: {ours:?}"),
+    );
+    c.expect(
+        kernel
+            .iter()
+            .map(|s| s.name.as_str())
+            .eq(["TCP 198.51.100.100:80"]),
+        format!("a: ipvsadm lists the one service: {kernel:?}"),
+    );
+    let (Some(o), Some(k)) = (ours.first(), kernel.first()) else {
+        return;
+    };
+    let positive = |x: &Option<Counts>| x.is_some_and(|v| v.iter().all(|&n| n > 0));
+    c.expect(
+        o.counts.is_some() && o.counts == k.counts && positive(&o.counts),
+        format!(
+            "a: the service's Conns, InPkts, OutPkts, InBytes, OutBytes in the dump equal ipvsadm's, all > 0: dump {:?}, ipvsadm {:?}",
+            o.counts, k.counts
+        ),
+    );
+    c.expect(
+        o.dests.iter().map(|d| d.0.as_str()).eq([RS1, RS2])
+            && k.dests.iter().map(|d| d.0.as_str()).eq([RS1, RS2]),
+        format!(
+            "a: the dump and ipvsadm list both real servers: dump {:?}, ipvsadm {:?}",
+            o.dests, k.dests
+        ),
+    );
+    for ((name, ours), (_, theirs)) in o.dests.iter().zip(&k.dests) {
+        c.expect(
+            ours.is_some() && ours == theirs && positive(ours),
+            format!(
+                "a: {name}'s counters in the dump equal ipvsadm's, all > 0: dump {ours:?}, ipvsadm {theirs:?}"
+            ),
+        );
+    }
+}
+
+/// Conns, InPkts, OutPkts, InBytes, OutBytes.
+type Counts = [u64; 5];
+
+/// One service's counters and its destinations' (address:port, counters), in listing order.
+#[derive(Debug, Default)]
+struct SvcCounters {
+    name: String,
+    counts: Option<Counts>,
+    dests: Vec<(String, Option<Counts>)>,
+}
+
+/// The `IPVS counters` section of a `keepalived_check.data`, or `None` without one:
+///
+/// ```text
+///  VS = [VIP]:tcp:80, service TCP VIP:80
+///    Conns = 9, InPkts = 54, OutPkts = 36, InBytes = 3601, OutBytes = 4318
+///    CPS = 0, …
+///    RS = RIP:80
+///      ActiveConn = 0, InActConn = 5, PersistConn = 0
+///      Conns = 5, …
+/// ```
+fn dump_counters(dump: &str) -> Option<Vec<SvcCounters>> {
+    let mut lines = dump
+        .lines()
+        .skip_while(|l| *l != "------< IPVS counters >------");
+    lines.next()?;
+    let mut v: Vec<SvcCounters> = Vec::new();
+    for l in lines {
+        if l.starts_with("------<") {
+            break;
+        } else if let Some(name) = l.strip_prefix(" VS = ") {
+            v.push(SvcCounters {
+                name: name.to_string(),
+                ..SvcCounters::default()
+            });
+        } else if let Some(rs) = l.strip_prefix("   RS = ") {
+            if let Some(s) = v.last_mut() {
+                s.dests.push((rs.to_string(), None));
+            }
+        } else if l.trim_start().starts_with("Conns = ") {
+            // "Conns = 9, InPkts = 54, OutPkts = 36, InBytes = 3601, OutBytes = 4318"
+            let fields: Option<Vec<(&str, u64)>> = l
+                .split(',')
+                .map(|f| {
+                    let (k, n) = f.split_once(" = ")?;
+                    Some((k.trim(), n.trim().parse().ok()?))
+                })
+                .collect();
+            let counts = fields
+                .filter(|f| {
+                    f.iter()
+                        .map(|x| x.0)
+                        .eq(["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"])
+                })
+                .and_then(|f| f.iter().map(|x| x.1).collect::<Vec<_>>().try_into().ok());
+            if let Some(s) = v.last_mut() {
+                match s.dests.last_mut() {
+                    Some(d) => d.1 = counts,
+                    None => s.counts = counts,
+                }
+            }
+        }
+    }
+    Some(v)
+}
+
+/// The counters of `ipvsadm -Ln --stats --exact`: services named `PROTO ADDR:PORT`.
+fn ipvsadm_counters(out: &str) -> Vec<SvcCounters> {
+    let mut v: Vec<SvcCounters> = Vec::new();
+    for l in out.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let counts = |n: &[&str]| -> Option<Counts> {
+            n.iter()
+                .map(|x| x.parse().ok())
+                .collect::<Option<Vec<u64>>>()?
+                .try_into()
+                .ok()
+        };
+        match w[..] {
+            [p, addr, ref n @ ..] if n.len() == 5 && ["TCP", "UDP", "SCTP", "FWM"].contains(&p) => {
+                v.push(SvcCounters {
+                    name: format!("{p} {addr}"),
+                    counts: counts(n),
+                    dests: Vec::new(),
+                })
+            }
+            ["->", addr, ref n @ ..] if n.len() == 5 => {
+                if let Some(s) = v.last_mut() {
+                    s.dests.push((addr.to_string(), counts(n)));
+                }
+            }
+            _ => {}
+        }
+    }
+    v
+}
+
+/// The live `alive = N` of each real server block (`RIP = A, RPORT = P, …`) of a
+/// `keepalived_check.data`: (A:P, N).
+fn dump_alive(dump: &str) -> Vec<(String, Option<u8>)> {
+    let mut v: Vec<(String, Option<u8>)> = Vec::new();
+    let mut inside = false;
+    for l in dump.lines() {
+        if let Some(rest) = l.strip_prefix("   RIP = ") {
+            let Some((addr, rest)) = rest.split_once(", RPORT = ") else {
+                continue;
+            };
+            let port = rest.split(',').next().unwrap_or("");
+            v.push((format!("{addr}:{port}"), None));
+            inside = true;
+        } else if l.contains("------<") {
+            inside = false;
+        } else if let (true, Some(a), Some(last)) =
+            (inside, l.strip_prefix("   alive = "), v.last_mut())
+        {
+            last.1 = a.trim().parse().ok();
+        }
+    }
+    v
 }
 
 // ===== the DR scenario =====

@@ -414,9 +414,11 @@ fn stats_of(v: &[(u16, &[u8])], a64: u16, a32: u16) -> Stats {
         Some(b) => (walk(b), true),
         None => (find(v, a32).map(walk).unwrap_or_default(), false),
     };
+    // The kernel's `ip_vs_genl_fill_stats` puts the two byte counters (INBYTES, OUTBYTES) as
+    // u64 even in the 32-bit STATS nest; the others are u32 there.
     let g = |t: u16| {
         let b = find(&nested, t);
-        if wide {
+        if wide || t == 4 || t == 5 {
             u64_of(b).unwrap_or(0)
         } else {
             u64::from(u32_of(b).unwrap_or(0))
@@ -1082,6 +1084,42 @@ mod tests {
         assert_eq!(find(&v, dattr::TUN_PORT), Some(&6080u16.to_be_bytes()[..]));
         assert_eq!(find(&v, dattr::TUN_FLAGS), Some(&2u16.to_ne_bytes()[..]));
         assert_eq!(find(&v, dattr::FWD_METHOD), Some(&2u32.to_ne_bytes()[..]));
+    }
+
+    /// Kernels before 4.1 have no STATS64: the STATS nest (`ip_vs_genl_fill_stats`) carries
+    /// the byte counters as u64 and the others as u32.
+    #[test]
+    fn stats_nest_of_old_kernels_has_64_bit_byte_counters() {
+        let mut nest = Vec::new();
+        let mut put = |t: u16, v: &[u8]| {
+            nest.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
+            nest.extend_from_slice(&t.to_ne_bytes());
+            nest.extend_from_slice(v);
+        };
+        put(1, &9u32.to_ne_bytes());
+        put(2, &54u32.to_ne_bytes());
+        put(3, &36u32.to_ne_bytes());
+        put(4, &(5u64 << 32 | 3601).to_ne_bytes());
+        put(5, &4318u64.to_ne_bytes());
+        for t in 6..=10 {
+            put(t, &u32::from(t).to_ne_bytes());
+        }
+        let s = stats_of(&[(sattr::STATS, &nest)], sattr::STATS64, sattr::STATS);
+        assert_eq!(
+            s,
+            Stats {
+                conns: 9,
+                inpkts: 54,
+                outpkts: 36,
+                inbytes: 5 << 32 | 3601,
+                outbytes: 4318,
+                cps: 6,
+                inpps: 7,
+                outpps: 8,
+                inbps: 9,
+                outbps: 10,
+            }
+        );
     }
 
     /// A GET_SERVICE reply and a GET_DEST reply, built as the kernel builds them, decode back
