@@ -326,10 +326,8 @@ fn block(o: &mut Out, b: &Block) {
             o.line("# (not active: no real_server)");
             continue;
         }
-        let port = r.port.unwrap_or(match vs.address {
-            VsAddr::Ip(_, p) => p,
-            VsAddr::Fwmark(_) => 0,
-        });
+        // fwmark: the real server has no port; the checker connects to nanny's port.
+        let connect_port = r.port.is_none().then_some(r.check_port);
         match r.port {
             Some(p) => o.open(&format!("real_server {} {p}", r.addr)),
             None => o.open(&format!("real_server {}", r.addr)),
@@ -338,13 +336,27 @@ fn block(o: &mut Out, b: &Block) {
         if vs.inhibit_on_failure {
             o.line("inhibit_on_failure");
         }
-        checker(o, &vs.check, r.addr, port, vs.interval);
+        checker(
+            o,
+            &vs.check,
+            r.addr,
+            r.check_port,
+            connect_port,
+            vs.interval,
+        );
         o.close();
     }
     o.close();
 }
 
-fn checker(o: &mut Out, check: &Check, addr: std::net::Ipv4Addr, port: u16, interval: u32) {
+fn checker(
+    o: &mut Out,
+    check: &Check,
+    addr: std::net::Ipv4Addr,
+    port: u16,
+    connect_port: Option<u16>,
+    interval: u32,
+) {
     match check {
         Check::Tcp => {
             o.open("TCP_CHECK");
@@ -393,6 +405,9 @@ fn checker(o: &mut Out, check: &Check, addr: std::net::Ipv4Addr, port: u16, inte
             ));
             o.line(&format!("misc_timeout {interval}"));
         }
+    }
+    if let Some(p) = connect_port.filter(|_| !matches!(check, Check::Misc { .. })) {
+        o.line(&format!("connect_port {p}"));
     }
     o.line("retry 0");
     o.close();

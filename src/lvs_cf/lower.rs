@@ -191,15 +191,17 @@ fn virtual_server(p: &plan::VirtualServer) -> VirtualServer {
             VsAddr::Ip(_, port) => port,
             VsAddr::Fwmark(_) => 0,
         });
-        let (kind, default_retry_dbr) = checker_kind(&p.check, r.addr, port, interval);
+        // fwmark: the real server has no port; the checker connects to nanny's port.
+        let connect_port = r.port.is_none().then_some(r.check_port);
+        let (kind, default_retry_dbr) = checker_kind(&p.check, r.addr, r.check_port, interval);
         let connect_timeout = match kind {
             CheckerKind::Misc(_) => Micros::secs(5),
             _ => interval,
         };
         let checker = Checker {
+            connect_port: connect_port.filter(|_| !matches!(kind, CheckerKind::Misc(_))),
             kind,
             connect_ip: None,
-            connect_port: None,
             bind: None,
             alpha: None,
             log_all_failures: None,

@@ -99,6 +99,11 @@ pub struct RealServer {
     pub addr: Ipv4Addr,
     /// `None` for fwmark services (keepalived ignores a port there).
     pub port: Option<u16>,
+    /// The port the checker uses: `port` when set; for a fwmark service's real server, which
+    /// has none, the port nanny checked (the server's `port`, else the virtual's), given to
+    /// the checker as `connect_port`: without it, keepalived's checkers connect to port 0 and
+    /// never see the server up.
+    pub check_port: u16,
     pub weight: i32,
     pub echo: Vec<Echo>,
     pub loc: Loc,
@@ -860,6 +865,7 @@ fn virtual_block(p: &mut Planner<'_>, sec: &Section, network: &str) -> (Block, O
                 ),
             );
             rs.port = Some(port);
+            rs.check_port = port;
         }
         vs.real_servers.push(rs);
     }
@@ -974,7 +980,10 @@ fn real_server(p: &mut Planner<'_>, srv: &Server, fwmark: bool) -> RealServer {
             "active" if active => p.echo(s, "the real server is used"),
             "active" => p.echo(s, "(0: not configured)"),
             "weight" => p.echo(s, format!("weight {weight}")),
-            "port" if fwmark => p.echo(s, "(fwmark service: keepalived ignores real server ports)"),
+            "port" if fwmark => p.echo(
+                s,
+                format!("checker connect_port {port} (a fwmark real server has no port)"),
+            ),
             _ => p.echo(s, format!("real_server port {port}")),
         })
         .collect();
@@ -993,6 +1002,7 @@ fn real_server(p: &mut Planner<'_>, srv: &Server, fwmark: bool) -> RealServer {
         active: active && addr != Ipv4Addr::UNSPECIFIED,
         addr,
         port: (!fwmark).then_some(port),
+        check_port: port,
         weight: weight.min(i64::from(i32::MAX)) as i32,
         echo,
         loc: srv.loc,
