@@ -23,7 +23,7 @@ FIRST_PORT=8000
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cargo build --release --example checkers_bench >/dev/null 2>&1 || cargo build --release --example checkers_bench
-BIN=target/release/examples/checkers_bench
+BIN=${CARGO_TARGET_DIR:-target}/release/examples/checkers_bench
 WORK=$(mktemp -d)
 SERVER_PID=
 trap '[ -n "$SERVER_PID" ] && { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; }; rm -rf "$WORK"' EXIT

@@ -44,7 +44,7 @@ fi
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-3}
-ours=${OURS:-$root/target/release/keepalived}
+ours=${OURS:-${CARGO_TARGET_DIR:-$root/target}/release/keepalived}
 theirs=${THEIRS:-/usr/sbin/keepalived}
 
 die() { echo "config_parse.sh: $*" >&2; exit 1; }

@@ -46,7 +46,7 @@ ping) command -v ping >/dev/null || { echo "failover.sh: needs ping (apt-get ins
 esac
 [[ -x /usr/sbin/keepalived ]] || { echo "failover.sh: needs /usr/sbin/keepalived" >&2; exit 1; }
 (cd "$root" && cargo build --release --quiet)
-ours="$root/target/release/keepalived"
+ours="${CARGO_TARGET_DIR:-$root/target}/release/keepalived"
 theirs=/usr/sbin/keepalived
 
 tag="kabench$$"

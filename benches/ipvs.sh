@@ -15,7 +15,7 @@ D=${2:-10}
 cd "$(dirname "$0")/.."
 
 cargo test --release --test ipvs_vm --no-run 2>/dev/null
-BIN=$(ls -t target/release/deps/ipvs_vm-* | grep -v '\.d$' | head -1)
+BIN=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/ipvs_vm-* | grep -v '\.d$' | head -1)
 BASE=target/ipvs-vm
 if [ ! -e "$BASE/base.cpio.gz" ]; then
     sh tests/vm/build-base.sh "$BASE"
