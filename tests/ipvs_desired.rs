@@ -129,7 +129,11 @@ fn invalid_tunnel_options_and_flag_order_follow_keepalived() {
         csum: TunCsum::Csum,
     };
     for rs in ["192.168.0.1", "192.168.0.2", "192.168.0.3"] {
-        assert_eq!(s.destinations[&dk(rs, 80)].fwd, gue, "{rs} keeps the VS's tunnel");
+        assert_eq!(
+            s.destinations[&dk(rs, 80)].fwd,
+            gue,
+            "{rs} keeps the VS's tunnel"
+        );
     }
     assert_eq!(
         s.destinations[&dk("192.168.0.4", 80)].fwd,
@@ -146,7 +150,11 @@ fn invalid_tunnel_options_and_flag_order_follow_keepalived() {
         csum: TunCsum::NoCsum,
     };
     for rs in ["192.168.0.5", "192.168.0.6"] {
-        assert_eq!(s.destinations[&dk(rs, 80)].fwd, ipip, "{rs}: TUN, default tunnel");
+        assert_eq!(
+            s.destinations[&dk(rs, 80)].fwd,
+            ipip,
+            "{rs}: TUN, default tunnel"
+        );
     }
     assert_eq!(s.destinations[&dk("192.168.0.7", 80)].fwd, Fwd::Masq);
 }
