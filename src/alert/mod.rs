@@ -166,71 +166,60 @@ impl Alerter {
 
     /// A VRRP instance entered `state` (keepalived `vrrp_smtp_notifier`): mails when the
     /// instance wants mail (`smtp_alert`, else `smtp_alert_vrrp`, else `smtp_alert`, else
-    /// off) and the state differs from the last one mailed. `deleted` is the reload removal.
+    /// off) and the state differs from the last one mailed.
     pub fn vrrp_instance(&self, cfg: &Config, name: &str, state: State) {
-        let wants = cfg
+        let own = cfg
             .instances
             .iter()
             .find(|v| v.name == name)
-            .and_then(|v| v.smtp_alert)
-            .or(cfg.global.smtp_alert_vrrp)
-            .or(cfg.global.smtp_alert)
-            .unwrap_or(false);
-        if !wants {
-            return;
-        }
-        let (subject, body) = match state {
-            State::Master => (
-                "Entering MASTER state",
-                "=> VRRP Instance is now owning VRRP VIPs <=",
-            ),
-            State::Backup => (
-                "Entering BACKUP state",
-                "=> VRRP Instance is no longer owning VRRP VIPs <=",
-            ),
-            State::Fault => (
-                "Entering FAULT state",
-                "=> VRRP Instance is no longer owning VRRP VIPs <=",
-            ),
-            State::Stop => ("Stopping", "=> VRRP Instance stopping <="),
-            State::Init => return,
-        };
-        self.vrrp(false, name, state, subject, body);
+            .and_then(|v| v.smtp_alert);
+        self.vrrp_state(cfg, own, false, name, state);
     }
 
     /// A sync group entered `state` (keepalived `vrrp_sync_smtp_notifier`).
     pub fn vrrp_group(&self, cfg: &Config, name: &str, state: State) {
-        let wants = cfg
+        let own = cfg
             .sync_groups
             .iter()
             .find(|g| g.name == name)
-            .and_then(|g| g.smtp_alert)
+            .and_then(|g| g.smtp_alert);
+        self.vrrp_state(cfg, own, true, name, state);
+    }
+
+    /// The subject and body keepalived writes for an instance or a group entering `state`.
+    fn vrrp_state(&self, cfg: &Config, own: Option<bool>, group: bool, name: &str, state: State) {
+        let wants = own
             .or(cfg.global.smtp_alert_vrrp)
             .or(cfg.global.smtp_alert)
             .unwrap_or(false);
         if !wants {
             return;
         }
-        let (subject, body) = match state {
+        let (subject, instance_body, group_body) = match state {
             State::Master => (
                 "Entering MASTER state",
+                "=> VRRP Instance is now owning VRRP VIPs <=",
                 "=> All VRRP group instances are now in MASTER state <=",
             ),
             State::Backup => (
                 "Entering BACKUP state",
+                "=> VRRP Instance is no longer owning VRRP VIPs <=",
                 "=> All VRRP group instances are now in BACKUP state <=",
             ),
             State::Fault => (
                 "Entering FAULT state",
+                "=> VRRP Instance is no longer owning VRRP VIPs <=",
                 "=> All VRRP group instances are now in FAULT state <=",
             ),
             State::Stop => (
                 "Stopping",
+                "=> VRRP Instance stopping <=",
                 "=> All VRRP group instances are now stopping <=",
             ),
             State::Init => return,
         };
-        self.vrrp(true, name, state, subject, body);
+        let body = if group { group_body } else { instance_body };
+        self.vrrp(group, name, state, subject, body);
     }
 
     fn vrrp(&self, group: bool, name: &str, state: State, subject: &str, body: &str) {
