@@ -484,6 +484,25 @@ fn assert_fault_injection_built_in() {
     );
 }
 
+/// Our daemon in `ns` on `conf` (`-n -l`, plus `flags`), its pid files and dumps in `dir`,
+/// with `fault` injected (`KEEPALIVED_RS_FAULT`, test builds only).
+fn faulty_command(ns: &NetNs, dir: &Path, conf: &Path, flags: &[&str], fault: &str) -> Command {
+    let mut cmd = ns.command(env!("CARGO_BIN_EXE_keepalived"));
+    cmd.args(["-n", "-l"])
+        .args(flags)
+        .arg("-f")
+        .arg(conf)
+        .arg("-p")
+        .arg(dir.join("keepalived.pid"))
+        .arg("-r")
+        .arg(dir.join("vrrp.pid"))
+        .arg("-c")
+        .arg(dir.join("checkers.pid"))
+        .env("TMPDIR", dir)
+        .env("KEEPALIVED_RS_FAULT", fault);
+    cmd
+}
+
 #[test]
 fn a_dead_vrrp_task_releases_its_vips_and_is_respawned() {
     if !netns::gate(
@@ -495,21 +514,14 @@ fn a_dead_vrrp_task_releases_its_vips_and_is_respawned() {
     assert_fault_injection_built_in();
     let (ns, dir, conf) = vrrp_ns("respawn");
     let p = |f: &str| dir.path().join(f);
-    let mut cmd = ns.command(env!("CARGO_BIN_EXE_keepalived"));
-    cmd.args(["-n", "-l", "-D", "--all", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(p("keepalived.pid"))
-        .arg("-r")
-        .arg(p("vrrp.pid"))
-        .arg("-c")
-        .arg(p("checkers.pid"))
-        .env("TMPDIR", dir.path())
-        // The checkers and IPVS tasks die early, the VRRP engine once it is MASTER.
-        .env(
-            "KEEPALIVED_RS_FAULT",
-            "vrrp-panic-after-ms=8000,check-panic-after-ms=1000,ipvs-panic-after-ms=1500",
-        );
+    // The checkers and IPVS tasks die early, the VRRP engine once it is MASTER.
+    let cmd = faulty_command(
+        &ns,
+        dir.path(),
+        &conf,
+        &["-D", "--all"],
+        "vrrp-panic-after-ms=8000,check-panic-after-ms=1000,ipvs-panic-after-ms=1500",
+    );
     let started = Instant::now();
     let mut d = Daemon::start(cmd, p("daemon.log"));
     let pid = d.pid();
@@ -593,14 +605,13 @@ fn with_dont_respawn_a_dead_vrrp_task_stops_the_daemon_cleanly() {
     assert_fault_injection_built_in();
     let (ns, dir, conf) = vrrp_ns("norespawn");
     let p = |f: &str| dir.path().join(f);
-    let mut cmd = ns.command(env!("CARGO_BIN_EXE_keepalived"));
-    cmd.args(["-n", "-l", "-R", "-P", "-f"])
-        .arg(&conf)
-        .arg("-p")
-        .arg(p("keepalived.pid"))
-        .arg("-r")
-        .arg(p("vrrp.pid"))
-        .env("KEEPALIVED_RS_FAULT", "vrrp-panic-after-ms=7000");
+    let cmd = faulty_command(
+        &ns,
+        dir.path(),
+        &conf,
+        &["-R", "-P"],
+        "vrrp-panic-after-ms=7000",
+    );
     let mut d = Daemon::start(cmd, p("daemon.log"));
     let pid = d.pid();
     assert!(
