@@ -852,21 +852,7 @@ impl Engine {
                     Ok(s) => {
                         let s = Arc::new(s);
                         self.sockets.v6.insert(ifname.clone(), s.clone());
-                        tokio::spawn(async move {
-                            loop {
-                                match s.recv().await {
-                                    Ok(dg) => {
-                                        if tx.send(dg).await.is_err() {
-                                            return;
-                                        }
-                                    }
-                                    Err(e) => {
-                                        debug!("IPv6 VRRP receive error: {e}");
-                                        tokio::time::sleep(Duration::from_millis(100)).await;
-                                    }
-                                }
-                            }
-                        })
+                        tokio::spawn(forward_datagrams(s, tx, "IPv6 VRRP"))
                     }
                     Err(e) => {
                         warn!("Cannot open IPv6 VRRP socket on {ifname}: {e}");
@@ -883,21 +869,7 @@ impl Engine {
                     }
                 }
                 match RxV4::open(&ifname, index, proto, Some(packet::MCAST_V4)) {
-                    Ok(s) => tokio::spawn(async move {
-                        loop {
-                            match s.recv().await {
-                                Ok(dg) => {
-                                    if tx.send(dg).await.is_err() {
-                                        return;
-                                    }
-                                }
-                                Err(e) => {
-                                    debug!("VRRP receive error: {e}");
-                                    tokio::time::sleep(Duration::from_millis(100)).await;
-                                }
-                            }
-                        }
-                    }),
+                    Ok(s) => tokio::spawn(forward_datagrams(Arc::new(s), tx, "VRRP")),
                     Err(e) => {
                         warn!(
                             "Cannot open VRRP receive socket (protocol {proto}) on {ifname}: {e}"
@@ -1588,6 +1560,41 @@ impl Drop for Engine {
         }
         for (_, h) in self.sockets.rx.drain() {
             h.abort();
+        }
+    }
+}
+
+/// A socket the engine receives adverts on (IPv4 per interface and protocol, or IPv6).
+trait AdvertSocket: Send + Sync + 'static {
+    fn recv_datagram(&self) -> impl Future<Output = std::io::Result<RxDatagram>> + Send;
+}
+
+impl AdvertSocket for RxV4 {
+    fn recv_datagram(&self) -> impl Future<Output = std::io::Result<RxDatagram>> + Send {
+        self.recv()
+    }
+}
+
+impl AdvertSocket for V6 {
+    fn recv_datagram(&self) -> impl Future<Output = std::io::Result<RxDatagram>> + Send {
+        self.recv()
+    }
+}
+
+/// A receive task: every datagram goes to the engine until the engine is gone; a receive
+/// error is logged and retried 100 ms later.
+async fn forward_datagrams<S: AdvertSocket>(s: Arc<S>, tx: mpsc::Sender<RxDatagram>, what: &str) {
+    loop {
+        match s.recv_datagram().await {
+            Ok(dg) => {
+                if tx.send(dg).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                debug!("{what} receive error: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }
